@@ -1,0 +1,12 @@
+//! Sans-IO WebSocket protocol core (RFC 6455 + RFC 7692).
+#![forbid(unsafe_code)]
+
+pub mod close_code;
+pub mod error;
+pub mod message;
+pub mod rng;
+
+pub use close_code::{CloseCode, CloseFrame};
+pub use error::{CloseReason, ConfigError, ProtocolError, SendError, Side, Timer};
+pub use message::{Message, Utf8Bytes};
+pub use rng::{Entropy, SeededEntropy};
