@@ -2,11 +2,17 @@
 #![forbid(unsafe_code)]
 
 pub mod close_code;
+pub mod config;
+pub mod connection;
 pub mod error;
+pub mod frame;
 pub mod message;
 pub mod rng;
+pub mod utf8;
 
 pub use close_code::{CloseCode, CloseFrame};
+pub use config::{Config, RateLimit, RateLimitAction, Role};
+pub use connection::{Connection, Event, MessageKind, ReadyState};
 pub use error::{CloseReason, ConfigError, ProtocolError, SendError, Side, Timer};
 pub use message::{Message, Utf8Bytes};
 pub use rng::{Entropy, SeededEntropy};
