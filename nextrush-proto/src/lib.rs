@@ -3,10 +3,17 @@
 
 pub mod close_code;
 pub mod error;
+pub mod handshake;
 pub mod message;
 pub mod rng;
+pub mod route;
 
 pub use close_code::{CloseCode, CloseFrame};
 pub use error::{CloseReason, ConfigError, ProtocolError, SendError, Side, Timer};
+pub use handshake::{
+    ClientConfig, ClientHandshake, ClientHandshakeError, ClientResponse, HandshakeError,
+    HandshakeLimits, Incoming, Rejection, Request, ServerHandshake, ServerPolicy,
+};
 pub use message::{Message, Utf8Bytes};
 pub use rng::{Entropy, SeededEntropy};
+pub use route::{Params, RouteError, Router};
