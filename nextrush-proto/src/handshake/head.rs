@@ -38,6 +38,9 @@ pub(crate) struct HeadBuffer {
     buf: Vec<u8>,
     searched: usize,
     limit: usize,
+    /// Bytes the scanner has looked at, to prove it never rescans.
+    #[cfg(test)]
+    examined: usize,
 }
 
 impl HeadBuffer {
@@ -47,6 +50,8 @@ impl HeadBuffer {
             buf: Vec::new(),
             searched: 0,
             limit,
+            #[cfg(test)]
+            examined: 0,
         }
     }
 
@@ -83,6 +88,10 @@ impl HeadBuffer {
     /// the last scan stopped.
     fn scan(&mut self) -> Option<usize> {
         let start = self.searched;
+        #[cfg(test)]
+        {
+            self.examined += self.buf.len() - start;
+        }
         let found = self.buf[start..]
             .iter()
             .enumerate()
@@ -126,6 +135,22 @@ mod tests {
         let head = got.unwrap();
         assert_eq!(head.bytes, b"GET / HTTP/1.1\n\n");
         assert!(head.leftover.is_empty());
+    }
+
+    #[test]
+    fn one_byte_at_a_time_scans_each_byte_once() {
+        let mut text = b"GET / HTTP/1.1\r\n".to_vec();
+        for _ in 0..200 {
+            text.extend_from_slice(b"X-Header: value\r\n");
+        }
+        text.extend_from_slice(b"\r\n");
+        let mut h = HeadBuffer::new(8192);
+        let (last, init) = text.split_last().unwrap();
+        for b in init {
+            assert!(h.push(std::slice::from_ref(b)).unwrap().is_none());
+        }
+        assert_eq!(h.examined, init.len());
+        assert!(h.push(&[*last]).unwrap().is_some());
     }
 
     #[test]
