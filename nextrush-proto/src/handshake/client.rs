@@ -309,7 +309,7 @@ impl ClientHandshake {
     /// Handles a complete response head.
     fn on_head(&mut self, head: Head) -> Result<Option<ClientResponse>, ClientHandshakeError> {
         let limits = self.config.limits();
-        let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
+        let mut storage = headers::slots(limits.max_headers, limits.max_head_bytes);
         let mut resp = httparse::Response::new(&mut storage);
         match resp.parse(&head.bytes) {
             Ok(httparse::Status::Complete(_)) => {}

@@ -66,6 +66,7 @@ impl HeadBuffer {
     pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<Option<Head>, HeadTooLarge> {
         let room = self.limit.saturating_sub(self.buf.len());
         let take = bytes.len().min(room);
+        self.reserve(take);
         self.buf.extend_from_slice(&bytes[..take]);
         if let Some(end) = self.scan() {
             let mut head = std::mem::take(&mut self.buf);
@@ -82,6 +83,22 @@ impl HeadBuffer {
             return Err(HeadTooLarge);
         }
         Ok(None)
+    }
+
+    /// Grows the buffer for `additional` more bytes, doubling as usual but
+    /// never past the limit, so the allocation is bounded too.
+    fn reserve(&mut self, additional: usize) {
+        let needed = self.buf.len() + additional;
+        if needed > self.buf.capacity() {
+            let target = self
+                .buf
+                .capacity()
+                .saturating_mul(2)
+                .max(256)
+                .min(self.limit)
+                .max(needed);
+            self.buf.reserve_exact(target - self.buf.len());
+        }
     }
 
     /// Finds the end (exclusive) of the head in the buffer, resuming where
@@ -151,6 +168,15 @@ mod tests {
         }
         assert_eq!(h.examined, init.len());
         assert!(h.push(&[*last]).unwrap().is_some());
+    }
+
+    #[test]
+    fn allocation_never_exceeds_the_limit() {
+        let mut h = HeadBuffer::new(1000);
+        for _ in 0..999 {
+            assert!(h.push(b"a").unwrap().is_none());
+            assert!(h.buf.capacity() <= 1000);
+        }
     }
 
     #[test]

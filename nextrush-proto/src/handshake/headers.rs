@@ -12,14 +12,22 @@ pub(crate) struct InvalidHeader;
 pub(crate) struct Duplicate;
 
 /// Copies parsed headers into a [`HeaderMap`] (order of equal names kept).
+/// Uses the fallible `http` calls, so no header count can make it panic.
 pub(crate) fn to_header_map(headers: &[httparse::Header<'_>]) -> Result<HeaderMap, InvalidHeader> {
-    let mut map = HeaderMap::with_capacity(headers.len());
+    let mut map = HeaderMap::try_with_capacity(headers.len()).map_err(|_| InvalidHeader)?;
     for h in headers {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| InvalidHeader)?;
         let value = HeaderValue::from_bytes(h.value).map_err(|_| InvalidHeader)?;
-        map.append(name, value);
+        map.try_append(name, value).map_err(|_| InvalidHeader)?;
     }
     Ok(map)
+}
+
+/// Header slots for httparse: `max_headers`, but never more than a head of
+/// `max_head_bytes` can hold (a field line takes at least 3 bytes, `a:\n`),
+/// so a huge configured count does not allocate a huge array.
+pub(crate) fn slots(max_headers: usize, max_head_bytes: usize) -> Vec<httparse::Header<'static>> {
+    vec![httparse::EMPTY_HEADER; max_headers.min(max_head_bytes / 3 + 1)]
 }
 
 /// The elements of every `name` field, split on commas, trimmed, empty

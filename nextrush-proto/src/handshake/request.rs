@@ -162,7 +162,7 @@ impl<'a> Iterator for QueryPairs<'a> {
 
 /// Parses a complete request head and checks it against RFC 6455 §4.2.1.
 pub(crate) fn parse(head: &[u8], limits: &HandshakeLimits) -> Result<Request, HandshakeError> {
-    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut storage = headers::slots(limits.max_headers, limits.max_head_bytes);
     let mut req = httparse::Request::new(&mut storage);
     match req.parse(head) {
         Ok(httparse::Status::Complete(_)) => {}
