@@ -94,97 +94,40 @@ fn rfc6455_4_1_nonce_comes_from_the_entropy_source() {
     assert_eq!(z.key(), "AAAAAAAAAAAAAAAAAAAAAA==");
 }
 
+/// URL, `Host` header, host, port, secure, resource name.
+type UrlCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    u16,
+    bool,
+    &'static str,
+);
+
+#[rustfmt::skip]
+const URL_CASES: [UrlCase; 9] = [
+    ("ws://example.com", "example.com", "example.com", 80, false, "/"),
+    ("ws://example.com:80/a", "example.com", "example.com", 80, false, "/a"),
+    ("wss://example.com/a/b?x=1", "example.com", "example.com", 443, true, "/a/b?x=1"),
+    ("wss://example.com:443", "example.com", "example.com", 443, true, "/"),
+    ("wss://example.com:80/", "example.com:80", "example.com", 80, true, "/"),
+    ("ws://example.com:443/", "example.com:443", "example.com", 443, false, "/"),
+    ("WS://example.com?q", "example.com", "example.com", 80, false, "/?q"),
+    ("ws://[::1]:9001/ws", "[::1]:9001", "::1", 9001, false, "/ws"),
+    ("ws://127.0.0.1:3000/chat", "127.0.0.1:3000", "127.0.0.1", 3000, false, "/chat"),
+];
+
 #[test]
 fn rfc6455_3_and_4_1_host_header_and_default_ports() {
-    for (url, host_header, host, port, secure, resource) in [
-        (
-            "ws://example.com",
-            "example.com",
-            "example.com",
-            80,
-            false,
-            "/",
-        ),
-        (
-            "ws://example.com:80/a",
-            "example.com",
-            "example.com",
-            80,
-            false,
-            "/a",
-        ),
-        (
-            "wss://example.com/a/b?x=1",
-            "example.com",
-            "example.com",
-            443,
-            true,
-            "/a/b?x=1",
-        ),
-        (
-            "wss://example.com:443",
-            "example.com",
-            "example.com",
-            443,
-            true,
-            "/",
-        ),
-        (
-            "wss://example.com:80/",
-            "example.com:80",
-            "example.com",
-            80,
-            true,
-            "/",
-        ),
-        (
-            "ws://example.com:443/",
-            "example.com:443",
-            "example.com",
-            443,
-            false,
-            "/",
-        ),
-        (
-            "WS://example.com?q",
-            "example.com",
-            "example.com",
-            80,
-            false,
-            "/?q",
-        ),
-        (
-            "ws://[::1]:9001/ws",
-            "[::1]:9001",
-            "::1",
-            9001,
-            false,
-            "/ws",
-        ),
-        (
-            "ws://127.0.0.1:3000/chat",
-            "127.0.0.1:3000",
-            "127.0.0.1",
-            3000,
-            false,
-            "/chat",
-        ),
-    ] {
+    for (url, host_header, host, port, secure, resource) in URL_CASES {
         let config = ClientConfig::new(url).unwrap();
         assert_eq!(config.host_header(), host_header, "{url}");
-        assert_eq!(
-            (config.host(), config.port(), config.is_secure()),
-            (host, port, secure),
-            "{url}"
-        );
+        let endpoint = (config.host(), config.port(), config.is_secure());
+        assert_eq!(endpoint, (host, port, secure), "{url}");
         assert_eq!(config.resource(), resource, "{url}");
         let text = request_text(&handshake(config));
-        assert!(
-            text.starts_with(&format!(
-                "GET {resource} HTTP/1.1\r\nHost: {host_header}\r\n"
-            )),
-            "{text}"
-        );
+        let start = format!("GET {resource} HTTP/1.1\r\nHost: {host_header}\r\n");
+        assert!(text.starts_with(&start), "{text}");
     }
 }
 
