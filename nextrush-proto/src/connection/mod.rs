@@ -141,11 +141,20 @@ impl Connection {
     ///
     /// # Errors
     /// The configuration is invalid.
-    pub fn client(config: Config, now: Instant, entropy: Box<dyn Entropy>) -> Result<Self, ConfigError> {
+    pub fn client(
+        config: Config,
+        now: Instant,
+        entropy: Box<dyn Entropy>,
+    ) -> Result<Self, ConfigError> {
         Self::new(Role::Client, config, now, Some(entropy))
     }
 
-    fn new(role: Role, config: Config, now: Instant, entropy: Option<Box<dyn Entropy>>) -> Result<Self, ConfigError> {
+    fn new(
+        role: Role,
+        config: Config,
+        now: Instant,
+        entropy: Option<Box<dyn Entropy>>,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
             role,
@@ -157,8 +166,15 @@ impl Connection {
             sending: None,
             state: ReadyState::Open,
             close_deadline: None,
-            heartbeat: Heartbeat { last_received: now, ping_sent: None, rtt: None },
-            rate: RateWindow { started: now, count: 0 },
+            heartbeat: Heartbeat {
+                last_received: now,
+                ping_sent: None,
+                rtt: None,
+            },
+            rate: RateWindow {
+                started: now,
+                count: 0,
+            },
             events: VecDeque::new(),
         })
     }
@@ -245,7 +261,7 @@ impl Connection {
         }
         if let Some(sent) = self.heartbeat.ping_sent {
             if now >= sent + self.config.pong_timeout {
-                return self.finish(CloseReason::TimedOut(Timer::Pong));
+                self.finish(CloseReason::TimedOut(Timer::Pong));
             }
         } else if let Some(at) = self.keepalive_deadline()
             && now >= at
@@ -275,13 +291,25 @@ impl Connection {
         if self.is_closed() {
             return None;
         }
-        let pong = self.heartbeat.ping_sent.map(|sent| sent + self.config.pong_timeout);
-        let keepalive = if pong.is_none() && self.state == ReadyState::Open { self.keepalive_deadline() } else { None };
-        [self.close_deadline, pong, keepalive].into_iter().flatten().min()
+        let pong = self
+            .heartbeat
+            .ping_sent
+            .map(|sent| sent + self.config.pong_timeout);
+        let keepalive = if pong.is_none() && self.state == ReadyState::Open {
+            self.keepalive_deadline()
+        } else {
+            None
+        };
+        [self.close_deadline, pong, keepalive]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {
-        self.config.ping_interval.map(|interval| self.heartbeat.last_received + interval)
+        self.config
+            .ping_interval
+            .map(|interval| self.heartbeat.last_received + interval)
     }
 
     // ----- commands -----------------------------------------------------
@@ -293,7 +321,9 @@ impl Connection {
     pub fn send(&mut self, _now: Instant, message: Message) -> Result<(), SendError> {
         self.check_can_send()?;
         if self.sending.is_some() {
-            return Err(SendError::Fragmentation("a fragmented message is in progress"));
+            return Err(SendError::Fragmentation(
+                "a fragmented message is in progress",
+            ));
         }
         let (opcode, payload) = match message {
             Message::Text(text) => (Opcode::Text, text.into_bytes()),
@@ -318,7 +348,13 @@ impl Connection {
     /// # Errors
     /// The connection is closing or closed, or `kind` differs from the kind
     /// of the message in progress.
-    pub fn send_fragment(&mut self, _now: Instant, kind: MessageKind, data: Bytes, fin: bool) -> Result<(), SendError> {
+    pub fn send_fragment(
+        &mut self,
+        _now: Instant,
+        kind: MessageKind,
+        data: Bytes,
+        fin: bool,
+    ) -> Result<(), SendError> {
         self.check_can_send()?;
         let opcode = match self.sending {
             None => match kind {
@@ -326,14 +362,25 @@ impl Connection {
                 MessageKind::Binary => Opcode::Binary,
             },
             Some(current) if current == kind => Opcode::Continuation,
-            Some(_) => return Err(SendError::Fragmentation("fragment kind differs from the message in progress")),
+            Some(_) => {
+                return Err(SendError::Fragmentation(
+                    "fragment kind differs from the message in progress",
+                ));
+            }
         };
         self.sending = if fin { None } else { Some(kind) };
         let (rsv, payload) = match self.deflate.as_mut() {
             Some(deflate) => {
                 let mut out = BytesMut::new();
                 deflate.compress_fragment(&data, fin, &mut out);
-                (if opcode == Opcode::Continuation { 0 } else { FrameHead::RSV1 }, out.freeze())
+                (
+                    if opcode == Opcode::Continuation {
+                        0
+                    } else {
+                        FrameHead::RSV1
+                    },
+                    out.freeze(),
+                )
             }
             None => (0, data),
         };
@@ -351,7 +398,9 @@ impl Connection {
     pub fn send_encoded(&mut self, _now: Instant, frames: Bytes) -> Result<(), SendError> {
         self.check_can_send()?;
         if self.role == Role::Client || self.sending.is_some() {
-            return Err(SendError::Fragmentation("pre-encoded frames need an idle server connection"));
+            return Err(SendError::Fragmentation(
+                "pre-encoded frames need an idle server connection",
+            ));
         }
         self.outbox.push_encoded(frames);
         Ok(())
@@ -401,7 +450,11 @@ impl Connection {
     // ----- internals ----------------------------------------------------
 
     fn check_can_send(&self) -> Result<(), SendError> {
-        if self.state == ReadyState::Open { Ok(()) } else { Err(SendError::Closed) }
+        if self.state == ReadyState::Open {
+            Ok(())
+        } else {
+            Err(SendError::Closed)
+        }
     }
 
     fn process(&mut self, now: Instant) {
@@ -422,7 +475,8 @@ impl Connection {
                 if self.config.auto_pong && self.state == ReadyState::Open {
                     // RFC 6455 §5.5.3: answering only the latest ping is allowed;
                     // a ping flood then queues one pong, not one per ping.
-                    self.outbox.drop_queued_pongs(|b0| b0 & 0x0F == Opcode::Pong.bits());
+                    self.outbox
+                        .drop_queued_pongs(|b0| b0 & 0x0F == Opcode::Pong.bits());
                     self.push_control(Opcode::Pong, payload.clone());
                 }
                 self.events.push_back(Event::Ping(payload));
@@ -440,7 +494,10 @@ impl Connection {
     fn deliver(&mut self, now: Instant, message: Message) {
         if let Some(limit) = self.config.rate_limit {
             if now.saturating_duration_since(self.rate.started) >= limit.window {
-                self.rate = RateWindow { started: now, count: 0 };
+                self.rate = RateWindow {
+                    started: now,
+                    count: 0,
+                };
             }
             self.rate.count = self.rate.count.saturating_add(1);
             if self.rate.count > limit.messages {
@@ -507,13 +564,23 @@ impl Connection {
             entropy.fill(&mut key);
             key
         });
-        let head = FrameHead { fin, rsv, opcode, mask, len: payload.len() as u64 };
+        let head = FrameHead {
+            fin,
+            rsv,
+            opcode,
+            mask,
+            len: payload.len() as u64,
+        };
         self.outbox.push(lane, head, payload);
     }
 }
 
 fn check_control_len(len: usize) -> Result<(), SendError> {
-    if len > 125 { Err(SendError::ControlTooLong(len)) } else { Ok(()) }
+    if len > 125 {
+        Err(SendError::ControlTooLong(len))
+    } else {
+        Ok(())
+    }
 }
 
 /// Parses a Close payload (RFC 6455 §5.5.1, §7.4).
@@ -526,7 +593,8 @@ fn parse_close(payload: Bytes) -> Result<Option<CloseFrame>, ProtocolError> {
             if !code.is_valid_on_wire() {
                 return Err(ProtocolError::InvalidCloseCode(code.0));
             }
-            let reason = Utf8Bytes::try_from_bytes(payload.slice(2..)).map_err(|_| ProtocolError::InvalidUtf8)?;
+            let reason = Utf8Bytes::try_from_bytes(payload.slice(2..))
+                .map_err(|_| ProtocolError::InvalidUtf8)?;
             Ok(Some(CloseFrame { code, reason }))
         }
     }

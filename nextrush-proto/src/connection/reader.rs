@@ -111,7 +111,9 @@ impl Reader {
                 self.buf.reserve(missing.min(RESERVE_AHEAD));
                 self.frame = Some(frame);
             }
-            let Some(frame) = self.frame.as_mut() else { return Ok(None) };
+            let Some(frame) = self.frame.as_mut() else {
+                return Ok(None);
+            };
             let available = self.buf.len().min(frame.len);
             let fresh = &mut self.buf[frame.unmasked..available];
             if let Some(key) = frame.head.mask {
@@ -119,7 +121,9 @@ impl Reader {
             }
             if frame.check_utf8 {
                 // RFC 6455 §8.1 + Autobahn 6.4: fail fast, mid-frame.
-                self.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
+                self.utf8
+                    .feed(fresh)
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             frame.unmasked = available;
             if available < frame.len {
@@ -155,10 +159,18 @@ impl Reader {
             if head.len > 125 {
                 return Err(ProtocolError::ControlTooLong(head.len));
             }
-            return Ok(InFrame { head, len, unmasked: 0, check_utf8: false });
+            return Ok(InFrame {
+                head,
+                len,
+                unmasked: 0,
+                check_utf8: false,
+            });
         }
         if len > self.max_frame {
-            return Err(ProtocolError::FrameTooBig { size: head.len, limit: self.max_frame });
+            return Err(ProtocolError::FrameTooBig {
+                size: head.len,
+                limit: self.max_frame,
+            });
         }
         let max_message = self.max_message;
         let partial = self.data_frame_message(head)?;
@@ -166,7 +178,12 @@ impl Reader {
             return Err(ProtocolError::MessageTooBig { limit: max_message });
         }
         let check_utf8 = partial.text && !partial.compressed;
-        Ok(InFrame { head, len, unmasked: 0, check_utf8 })
+        Ok(InFrame {
+            head,
+            len,
+            unmasked: 0,
+            check_utf8,
+        })
     }
 
     /// RFC 6455 §5.2: "MUST be 0 unless an extension is negotiated that
@@ -179,7 +196,9 @@ impl Reader {
             return Err(ProtocolError::ReservedBits(head.rsv));
         }
         if rsv1 && !matches!(head.opcode, Opcode::Text | Opcode::Binary) {
-            return Err(ProtocolError::Compression("RSV1 set on a control or continuation frame"));
+            return Err(ProtocolError::Compression(
+                "RSV1 set on a control or continuation frame",
+            ));
         }
         Ok(())
     }
@@ -200,13 +219,19 @@ impl Reader {
                         data: BytesMut::new(),
                     });
                 }
-                self.message.as_mut().ok_or(ProtocolError::UnexpectedContinuation)
+                self.message
+                    .as_mut()
+                    .ok_or(ProtocolError::UnexpectedContinuation)
             }
         }
     }
 
     /// Handles a frame whose payload is complete and unmasked.
-    fn finish_frame(&mut self, head: FrameHead, payload: Bytes) -> Result<Option<Inbound>, ProtocolError> {
+    fn finish_frame(
+        &mut self,
+        head: FrameHead,
+        payload: Bytes,
+    ) -> Result<Option<Inbound>, ProtocolError> {
         match head.opcode {
             Opcode::Ping => return Ok(Some(Inbound::Ping(payload))),
             Opcode::Pong => return Ok(Some(Inbound::Pong(payload))),
@@ -218,10 +243,15 @@ impl Reader {
         };
         let whole = if partial.compressed {
             let before = partial.data.len();
-            let inflate = self.inflate.as_mut().ok_or(ProtocolError::ReservedBits(FrameHead::RSV1))?;
+            let inflate = self
+                .inflate
+                .as_mut()
+                .ok_or(ProtocolError::ReservedBits(FrameHead::RSV1))?;
             inflate.decompress(&payload, head.fin, &mut partial.data, self.max_message)?;
             if partial.text {
-                self.utf8.feed(&partial.data[before..]).map_err(|_| ProtocolError::InvalidUtf8)?;
+                self.utf8
+                    .feed(&partial.data[before..])
+                    .map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             None
         } else if head.fin && partial.data.is_empty() {
