@@ -1,0 +1,350 @@
+//! The client: `connect(url)`, and the reconnecting client.
+
+mod reconnect;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::{HeaderName, HeaderValue};
+use nextrush_proto::handshake::{
+    ClientConfig, ClientHandshake, ClientHandshakeError, ClientResponse, HandshakeLimits,
+};
+use nextrush_proto::{Config, Connection, Role, SeededEntropy};
+
+pub use reconnect::{Backoff, ReconnectEvent, ReconnectOptions, ReconnectingClient};
+
+use crate::Error;
+use crate::driver::Driver;
+use crate::io::{ReadOutcome, read_until, write_all};
+use crate::runtime::{Runtime, Transport, WrapIo};
+use crate::socket::{Info, Outbound, Shared, SlowConsumer, WebSocket};
+use crate::stats::Stats;
+
+/// Client options: subprotocols, headers, compression, limits and timers.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    pub(crate) protocols: Vec<String>,
+    pub(crate) origin: Option<String>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) compression: bool,
+    #[cfg(feature = "deflate")]
+    pub(crate) deflate: nextrush_proto::deflate::DeflateConfig,
+    pub(crate) protocol: Config,
+    pub(crate) handshake: HandshakeLimits,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) max_buffered: usize,
+    pub(crate) slow_consumer: SlowConsumer,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            protocols: Vec::new(),
+            origin: None,
+            headers: Vec::new(),
+            compression: true,
+            #[cfg(feature = "deflate")]
+            deflate: nextrush_proto::deflate::DeflateConfig::default(),
+            protocol: Config::default()
+                .ping_interval(Some(Duration::from_secs(30)))
+                .max_message_size(64 << 20)
+                .max_frame_size(64 << 20),
+            handshake: HandshakeLimits::default(),
+            connect_timeout: Duration::from_secs(10),
+            max_buffered: 1 << 20,
+            slow_consumer: SlowConsumer::Wait,
+        }
+    }
+}
+
+impl ClientOptions {
+    /// Subprotocols to offer, in order of preference.
+    #[must_use]
+    pub fn protocols<I: IntoIterator<Item = S>, S: Into<String>>(mut self, protocols: I) -> Self {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The `Origin` header to send.
+    #[must_use]
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.origin = Some(origin.into());
+        self
+    }
+
+    /// An extra request header (e.g. `Authorization`).
+    #[must_use]
+    pub fn header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// Offer permessage-deflate. Default on.
+    #[must_use]
+    pub fn compression(mut self, on: bool) -> Self {
+        self.compression = on;
+        self
+    }
+
+    /// permessage-deflate parameters to offer.
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn deflate(mut self, config: nextrush_proto::deflate::DeflateConfig) -> Self {
+        self.deflate = config;
+        self
+    }
+
+    /// Protocol limits and timers (message size, ping interval, timeouts).
+    #[must_use]
+    pub fn protocol_config(mut self, config: Config) -> Self {
+        self.protocol = config;
+        self
+    }
+
+    /// Largest message accepted (and frame). Default 64 MiB.
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.protocol = self.protocol.max_message_size(bytes).max_frame_size(bytes);
+        self
+    }
+
+    /// Ping the server after this much silence (`None`: never). Default 30 s.
+    #[must_use]
+    pub fn ping_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
+        self.protocol = self.protocol.ping_interval(interval.into());
+        self
+    }
+
+    /// Time allowed for TCP connect plus the opening handshake. Default 10 s.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self.handshake.timeout = timeout;
+        self
+    }
+
+    /// Bound on bytes queued for the server, and the policy beyond it.
+    #[must_use]
+    pub fn outbound_queue(mut self, max_bytes: usize, policy: SlowConsumer) -> Self {
+        self.max_buffered = max_bytes;
+        self.slow_consumer = policy;
+        self
+    }
+}
+
+/// Opens client connections on runtime `R`.
+#[derive(Clone, Debug)]
+pub struct Client<R: Runtime> {
+    rt: R,
+    options: ClientOptions,
+    stats: Arc<Stats>,
+}
+
+impl<R: Runtime> Default for Client<R> {
+    fn default() -> Self {
+        Self::new(ClientOptions::default())
+    }
+}
+
+impl<R: Runtime> Client<R> {
+    /// A client with `options`.
+    #[must_use]
+    pub fn new(options: ClientOptions) -> Self {
+        let rt = R::default();
+        let stats = Arc::new(Stats::new(rt.now()));
+        Self { rt, options, stats }
+    }
+
+    /// The options in force.
+    #[must_use]
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
+    }
+
+    /// Connects to a `ws://` URL over TCP and performs the handshake.
+    ///
+    /// # Errors
+    /// A bad URL, a `wss://` URL (this build has no TLS), a TCP or handshake
+    /// failure (a non-101 answer carries status, headers and body), or a
+    /// timeout.
+    pub async fn connect(&self, url: &str) -> Result<WebSocket, Error> {
+        let config = self.handshake_config(url)?;
+        if config.is_secure() {
+            return Err(Error::TlsUnsupported);
+        }
+        let deadline = self.rt.now() + self.options.connect_timeout;
+        let connect = self.rt.connect(config.host(), config.port());
+        let io = with_deadline(&self.rt, deadline, connect)
+            .await
+            .ok_or_else(|| Error::Io(std::io::ErrorKind::TimedOut.into()))??;
+        self.handshake(io, config).await
+    }
+
+    /// Performs the handshake for `url` over a stream the caller opened (a
+    /// TLS stream for `wss://`, a Unix socket, a proxy tunnel).
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect), without the TCP part.
+    pub async fn connect_with<S>(&self, stream: S, url: &str) -> Result<WebSocket, Error>
+    where
+        R: WrapIo<S>,
+    {
+        let config = self.handshake_config(url)?;
+        self.handshake(<R as WrapIo<S>>::wrap(stream), config).await
+    }
+
+    fn handshake_config(&self, url: &str) -> Result<ClientConfig, Error> {
+        let o = &self.options;
+        let mut builder = ClientConfig::builder(url)
+            .subprotocols(o.protocols.clone())
+            .limits(o.handshake.clone());
+        if let Some(origin) = &o.origin {
+            builder = builder.origin(origin.clone());
+        }
+        for (name, value) in &o.headers {
+            builder = builder.header(name.clone(), value.clone());
+        }
+        #[cfg(feature = "deflate")]
+        if o.compression {
+            builder = builder.extensions(nextrush_proto::deflate::client_offer(&o.deflate));
+        }
+        Ok(builder.build()?)
+    }
+
+    async fn handshake<T: Transport>(
+        &self,
+        mut io: T,
+        config: ClientConfig,
+    ) -> Result<WebSocket, Error> {
+        let mut entropy = SeededEntropy::new(os_seed());
+        let now = self.rt.now();
+        let mut handshake = ClientHandshake::new(config, &mut entropy, now);
+        write_all(&mut io, handshake.request_bytes()).await?;
+        let response = read_response(&self.rt, &mut io, &mut handshake).await?;
+        let mut conn = Connection::client(
+            self.options.protocol.clone(),
+            self.rt.now(),
+            Box::new(entropy),
+        )?;
+        #[cfg(feature = "deflate")]
+        {
+            let accepted = nextrush_proto::deflate::accept_client_response(
+                response.extension_headers(),
+                &self.options.deflate,
+            )
+            .map_err(|e| Error::Extension(e.to_string()))?;
+            match accepted {
+                Some(params) if self.options.compression => {
+                    conn.enable_deflate(&params, &self.options.deflate)
+                }
+                Some(_) => {
+                    return Err(Error::Extension(
+                        "server enabled compression we did not offer".into(),
+                    ));
+                }
+                None => {}
+            }
+        }
+        #[cfg(not(feature = "deflate"))]
+        if response.extension_headers().next().is_some() {
+            return Err(Error::Extension(
+                "server enabled an extension we did not offer".into(),
+            ));
+        }
+        if !response.leftover.is_empty() {
+            conn.receive(self.rt.now(), &response.leftover);
+        }
+        Ok(self.start(io, conn, response))
+    }
+
+    fn start<T: Transport>(&self, io: T, conn: Connection, response: ClientResponse) -> WebSocket {
+        let rt = self.rt.clone();
+        let clock_rt = rt.clone();
+        let outbound = Outbound {
+            max_buffered: self.options.max_buffered,
+            slow_consumer: self.options.slow_consumer,
+        };
+        let shared = Shared::new(
+            conn,
+            outbound,
+            Arc::clone(&self.stats),
+            Arc::new(move || clock_rt.now()),
+        );
+        let shared = Arc::new(Mutex::new(shared));
+        Stats::add(&self.stats.total_connections, 1);
+        let info = Info {
+            protocol: response.subprotocol,
+            peer_addr: None,
+            data: http::Extensions::new(),
+        };
+        let socket = WebSocket::new(Arc::clone(&shared), info);
+        let driver = Driver::new(rt.clone(), io, shared, Role::Client);
+        rt.spawn(driver);
+        socket
+    }
+}
+
+/// Reads the server's answer to the upgrade request.
+async fn read_response<R: Runtime, T: Transport>(
+    rt: &R,
+    io: &mut T,
+    handshake: &mut ClientHandshake,
+) -> Result<ClientResponse, Error> {
+    let mut timer = rt.timer();
+    let mut buf = BytesMut::new();
+    loop {
+        let result =
+            match read_until(rt, &mut timer, io, &mut buf, handshake.poll_timeout()).await? {
+                ReadOutcome::Data(_) => {
+                    let result = handshake.receive(&buf);
+                    buf.clear();
+                    result
+                }
+                ReadOutcome::TimedOut => handshake.handle_timeout(rt.now()).map(|()| None),
+                ReadOutcome::Eof => handshake.receive_eof().and(Err(ClientHandshakeError::Eof)),
+            };
+        if let Some(response) = result? {
+            return Ok(response);
+        }
+    }
+}
+
+/// Runs `future` until `deadline`; `None` if the deadline came first.
+async fn with_deadline<R: Runtime, F: std::future::Future>(
+    rt: &R,
+    deadline: std::time::Instant,
+    future: F,
+) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut timer = rt.timer();
+    std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(out) = future.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(out));
+        }
+        use crate::runtime::Timer;
+        if rt.now() >= deadline || timer.poll_at(cx, deadline).is_ready() {
+            return std::task::Poll::Ready(None);
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// A seed from the operating system for mask keys and nonces; falls back to
+/// std's randomly keyed hasher if the OS source fails.
+pub(crate) fn os_seed() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_ok() {
+        return u64::from_ne_bytes(bytes);
+    }
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    hasher.finish()
+}

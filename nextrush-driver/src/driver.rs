@@ -1,0 +1,345 @@
+//! The one connection driver: moves bytes between a [`Transport`] and a
+//! `nextrush_proto::Connection`, runs its timers, and hands events to the
+//! socket handles. Written once, for every runtime.
+//!
+//! Each poll: take the protocol's output → write it → read → feed the
+//! protocol → deliver events → arm the timer. Work per poll is bounded so one
+//! busy connection cannot starve the others on its thread.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::BytesMut;
+use nextrush_proto::{CloseReason, Event as ProtoEvent, Role, Timer as ProtoTimer};
+
+use crate::runtime::{Runtime, Timer, Transport};
+use crate::socket::{Event, Shared, lock, wake_all};
+use crate::stats::Stats;
+
+/// Loop iterations per poll before yielding to the scheduler.
+const BUDGET: usize = 32;
+/// Read chunk: reserved before each read.
+const READ_CHUNK: usize = 8 * 1024;
+/// Largest read chunk, grown to when reads keep filling the buffer.
+const MAX_READ_CHUNK: usize = 64 * 1024;
+/// Stop reading while this many events wait for the application.
+const MAX_PENDING_EVENTS: usize = 256;
+/// A write buffer larger than this is released once written.
+const KEEP_WRITE_CAPACITY: usize = 64 * 1024;
+
+/// How the driver ended, for the server's bookkeeping.
+#[derive(Debug, Clone)]
+pub(crate) struct Outcome {
+    pub(crate) reason: CloseReason,
+}
+
+/// Drives one connection until it is closed and its transport shut down.
+pub(crate) struct Driver<R: Runtime, T: Transport> {
+    rt: R,
+    io: T,
+    shared: Arc<Mutex<Shared>>,
+    timer: R::Timer,
+    role: Role,
+    write_buf: Vec<u8>,
+    written: usize,
+    read_buf: BytesMut,
+    read_chunk: usize,
+    read_eof: bool,
+    /// For a client after a clean close: wait this long for the server's FIN.
+    linger_until: Option<Instant>,
+    outcome: Option<Outcome>,
+    done: bool,
+}
+
+impl<R: Runtime, T: Transport> Driver<R, T> {
+    pub(crate) fn new(rt: R, io: T, shared: Arc<Mutex<Shared>>, role: Role) -> Self {
+        let timer = rt.timer();
+        Self {
+            rt,
+            io,
+            shared,
+            timer,
+            role,
+            write_buf: Vec::new(),
+            written: 0,
+            read_buf: BytesMut::new(),
+            read_chunk: READ_CHUNK,
+            read_eof: false,
+            linger_until: None,
+            outcome: None,
+            done: false,
+        }
+    }
+
+    /// Takes what the protocol queued, if the write buffer is empty.
+    fn fill_write_buf(&mut self) {
+        if self.written < self.write_buf.len() {
+            return;
+        }
+        self.write_buf.clear();
+        self.written = 0;
+        if self.write_buf.capacity() > KEEP_WRITE_CAPACITY {
+            self.write_buf = Vec::new();
+        }
+        let mut s = lock(&self.shared);
+        let n = s.conn.poll_transmit(&mut self.write_buf);
+        s.unflushed = n;
+    }
+
+    /// Writes as much as the transport takes. Returns whether it made progress.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, std::io::Error> {
+        let mut progress = false;
+        while self.written < self.write_buf.len() {
+            match self.io.poll_write(cx, &self.write_buf[self.written..]) {
+                Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => {
+                    self.written += n;
+                    progress = true;
+                    let mut s = lock(&self.shared);
+                    s.unflushed -= n;
+                    s.counters.bytes_out += n as u64;
+                    Stats::add(&s.stats.bytes_sent, n as u64);
+                    let waiters = s.take_waiters();
+                    drop(s);
+                    wake_all(waiters);
+                }
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => return Ok(progress),
+            }
+        }
+        if progress {
+            // Flush is a no-op for TCP; TLS transports buffer and need it.
+            if let Poll::Ready(Err(e)) = self.io.poll_flush(cx) {
+                return Err(e);
+            }
+        }
+        Ok(progress)
+    }
+
+    /// Reads once if the application keeps up. Returns whether it made progress.
+    fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
+        if self.read_eof {
+            return false;
+        }
+        if self.read_buf.capacity() - self.read_buf.len() < self.read_chunk / 4 {
+            self.read_buf.reserve(self.read_chunk);
+        }
+        let spare = self.read_buf.capacity() - self.read_buf.len();
+        match self.io.poll_read_buf(cx, &mut self.read_buf) {
+            Poll::Pending => false,
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                self.read_eof = true;
+                lock(&self.shared).conn.receive_eof(now);
+                true
+            }
+            Poll::Ready(Ok(n)) => {
+                if n == spare && self.read_chunk < MAX_READ_CHUNK {
+                    self.read_chunk *= 2;
+                }
+                let mut s = lock(&self.shared);
+                s.counters.bytes_in += n as u64;
+                Stats::add(&s.stats.bytes_received, n as u64);
+                s.conn.receive_owned(now, self.read_buf.split());
+                true
+            }
+        }
+    }
+
+    /// Moves protocol events to the socket's queue; wakes the reader.
+    fn deliver_events(&mut self, now: Instant) -> bool {
+        let shared = Arc::clone(&self.shared);
+        let mut s = lock(&shared);
+        let mut delivered = false;
+        while let Some(event) = s.conn.poll_event() {
+            delivered = true;
+            let event = match event {
+                ProtoEvent::Message(m) => {
+                    s.counters.messages_in += 1;
+                    s.counters.last_activity = now;
+                    Stats::add(&s.stats.messages_received, 1);
+                    Event::Message(m)
+                }
+                ProtoEvent::Ping(p) => Event::Ping(p),
+                ProtoEvent::Pong(p) => Event::Pong(p),
+                ProtoEvent::RateLimited => {
+                    Stats::add(&s.stats.rate_limited, 1);
+                    tracing::debug!("message over the rate limit dropped");
+                    continue;
+                }
+                ProtoEvent::Closed(reason) => {
+                    self.on_closed(&s, &reason, now);
+                    if let CloseReason::Clean {
+                        frame,
+                        initiator: nextrush_proto::Side::Peer,
+                    } = &reason
+                    {
+                        s.incoming.push_back(Event::Close(frame.clone()));
+                    }
+                    s.closed = Some(reason);
+                    continue;
+                }
+                _ => continue,
+            };
+            s.incoming.push_back(event);
+        }
+        let reader = if delivered { s.recv_waker.take() } else { None };
+        drop(s);
+        if let Some(w) = reader {
+            w.wake();
+        }
+        delivered
+    }
+
+    fn on_closed(&mut self, s: &Shared, reason: &CloseReason, now: Instant) {
+        match reason {
+            CloseReason::Clean { .. } => {
+                tracing::debug!(code = %reason.code(), reason = reason.reason(), "connection closed");
+                if self.role == Role::Client {
+                    // RFC 6455 §7.1.1: the server closes TCP first; wait for it a little.
+                    self.linger_until = Some(now + s.conn.config().close_timeout);
+                }
+            }
+            CloseReason::TimedOut(ProtoTimer::Pong) => {
+                Stats::add(&s.stats.dead_peers, 1);
+                tracing::info!("peer stopped answering pings; dropped");
+            }
+            other => {
+                Stats::add(&s.stats.errors, 1);
+                tracing::info!(error = %other, "connection failed");
+            }
+        }
+        self.outcome = Some(Outcome {
+            reason: reason.clone(),
+        });
+    }
+
+    /// Runs due timers; arms the runtime timer for the next deadline.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let deadline = {
+            let s = lock(&self.shared);
+            s.conn
+                .poll_timeout()
+                .or(self.linger_until.filter(|_| s.conn.is_closed()))
+        };
+        let Some(deadline) = deadline else {
+            return false;
+        };
+        let now = self.rt.now();
+        if now < deadline && self.timer.poll_at(cx, deadline).is_pending() {
+            return false;
+        }
+        // Compare with the clock, not just the timer's word (it may fire early).
+        let now = self.rt.now().max(deadline);
+        if self.linger_until.is_some_and(|l| now >= l) {
+            self.read_eof = true;
+        }
+        lock(&self.shared).conn.handle_timeout(now);
+        true
+    }
+
+    /// One round of work. Returns whether anything happened.
+    fn step(&mut self, cx: &mut Context<'_>) -> bool {
+        let now = self.rt.now();
+        let mut progress = false;
+        {
+            let mut s = lock(&self.shared);
+            if !s
+                .driver_waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                s.driver_waker = Some(cx.waker().clone());
+            }
+        }
+        self.fill_write_buf();
+        match self.poll_write(cx) {
+            Ok(p) => progress |= p,
+            Err(error) => {
+                tracing::debug!(%error, "write failed");
+                self.read_eof = true;
+                self.write_buf.clear();
+                self.written = 0;
+                lock(&self.shared).conn.receive_eof(now);
+            }
+        }
+        let can_read = lock(&self.shared).incoming.len() < MAX_PENDING_EVENTS;
+        if can_read {
+            progress |= self.poll_read(cx, now);
+        }
+        progress |= self.poll_timer(cx);
+        progress |= self.deliver_events(now);
+        progress
+    }
+
+    /// Whether everything is written and the connection is over.
+    fn finished(&self) -> bool {
+        let s = lock(&self.shared);
+        if s.abort {
+            return true;
+        }
+        s.conn.is_closed()
+            && s.conn.buffered_amount() == 0
+            && self.written == self.write_buf.len()
+            && (self.linger_until.is_none() || self.read_eof)
+    }
+
+    fn finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        // Best effort: the peer may be gone already.
+        if self.io.poll_shutdown(cx).is_pending() {
+            return Poll::Pending;
+        }
+        self.done = true;
+        if self.outcome.is_none() {
+            // Aborted (shutdown timeout) before the protocol finished.
+            self.outcome = Some(Outcome {
+                reason: CloseReason::Eof,
+            });
+        }
+        self.read_buf = BytesMut::new();
+        self.write_buf = Vec::new();
+        let mut s = lock(&self.shared);
+        s.finished = true;
+        s.unflushed = 0;
+        if s.closed.is_none() {
+            s.closed = Some(CloseReason::Eof);
+        }
+        let waiters = s.take_waiters();
+        let recv = s.recv_waker.take();
+        drop(s);
+        wake_all(waiters);
+        if let Some(w) = recv {
+            w.wake();
+        }
+        Poll::Ready(())
+    }
+
+    /// How the connection ended (once the driver is done).
+    pub(crate) fn outcome(&self) -> Option<&Outcome> {
+        self.outcome.as_ref()
+    }
+}
+
+impl<R: Runtime, T: Transport> Future for Driver<R, T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(());
+        }
+        for _ in 0..BUDGET {
+            let progress = this.step(cx);
+            if this.finished() {
+                return this.finish(cx);
+            }
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

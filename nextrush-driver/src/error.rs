@@ -1,0 +1,61 @@
+//! The driver's error type.
+
+use std::io;
+
+use nextrush_proto::handshake::{ClientConfigError, ClientHandshakeError, HandshakeError};
+use nextrush_proto::{CloseReason, ConfigError, SendError};
+use thiserror::Error;
+
+/// Everything that can go wrong on a socket, a server or a client.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection ended without a clean close handshake: a protocol
+    /// error (with the close code we sent), a timeout, or a lost transport.
+    #[error("connection closed: {0}")]
+    Closed(CloseReason),
+    /// The transport failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// A client's opening handshake failed (including non-101 answers, which
+    /// carry status, headers and body).
+    #[error("handshake failed: {0}")]
+    ClientHandshake(#[from] ClientHandshakeError),
+    /// A peer's opening handshake was rejected.
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// The URL or client options are invalid.
+    #[error("invalid client configuration: {0}")]
+    ClientConfig(#[from] ClientConfigError),
+    /// Invalid options.
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The message could not be sent (the socket is closing, a bad close
+    /// code, a control payload over 125 bytes...).
+    #[error("cannot send: {0}")]
+    Send(#[from] SendError),
+    /// The outbound queue is over its bound and the slow-consumer policy
+    /// dropped the message (or closed the connection).
+    #[error("outbound queue full")]
+    QueueFull,
+    /// The peer negotiated an extension we did not offer, or with values we
+    /// did not allow.
+    #[error("extension negotiation failed: {0}")]
+    Extension(String),
+    /// TLS was asked for (`wss://`) but this build has no TLS support.
+    #[error("wss:// needs TLS support, which this build does not have")]
+    TlsUnsupported,
+    /// A JSON payload could not be encoded or decoded.
+    #[cfg(feature = "json")]
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+impl From<Error> for io::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Io(e) => e,
+            other => Self::other(other),
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Serving one connection: the opening handshake, the admission decision,
+//! then the connection task.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::BytesMut;
+use http::HeaderMap;
+use nextrush_proto::handshake::{
+    Incoming, Rejection, ServerHandshake, ServerPolicy, accept_response,
+};
+use nextrush_proto::{Connection, Role};
+
+use super::task::ConnectionTask;
+use super::{App, Handler, Request, ServerEvent, Verified};
+use crate::driver::Driver;
+use crate::io::{ReadOutcome, read_until, write_all};
+use crate::runtime::{Runtime, Transport};
+use crate::socket::{Info, Outbound, Shared, WebSocket};
+use crate::stats::Stats;
+
+/// An accepted upgrade: everything needed to start the connection.
+struct Admitted {
+    handler: Handler,
+    request: Request,
+    protocol: Option<String>,
+    extensions: Option<String>,
+    #[cfg(feature = "deflate")]
+    deflate: Option<nextrush_proto::deflate::DeflateParams>,
+    verified: Verified,
+}
+
+/// Reads the upgrade request, answers it, and runs the connection.
+pub(super) async fn serve_connection<R: Runtime, T: Transport>(
+    app: &App<R>,
+    mut io: T,
+    peer: Option<SocketAddr>,
+) {
+    let rt = app.inner.rt.clone();
+    let Some(incoming) = read_request(app, &mut io).await else {
+        return;
+    };
+    let leftover = incoming.leftover;
+    let admitted = match admit(app, incoming.request, peer).await {
+        Ok(admitted) => admitted,
+        Err(rejection) => return reject(app, &mut io, &rejection).await,
+    };
+    let mut response = Vec::with_capacity(256);
+    if let Err(error) = accept_response(
+        admitted.request.head(),
+        admitted.protocol.as_deref(),
+        admitted.extensions.as_deref(),
+        &HeaderMap::new(),
+        &mut response,
+    ) {
+        app.emit(&ServerEvent::Error {
+            id: None,
+            message: format!("cannot accept: {error}"),
+        });
+        return;
+    }
+    if write_all(&mut io, &response).await.is_err() {
+        return;
+    }
+    Stats::add(&app.inner.stats.bytes_sent, response.len() as u64);
+    run(app, rt, io, admitted, leftover).await;
+}
+
+/// Reads until a complete request, answering malformed ones.
+async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T) -> Option<Incoming> {
+    let rt = &app.inner.rt;
+    let mut handshake = ServerHandshake::new(app.inner.options.handshake.clone(), rt.now());
+    let mut timer = rt.timer();
+    let mut buf = BytesMut::new();
+    loop {
+        let outcome = read_until(rt, &mut timer, io, &mut buf, handshake.poll_timeout()).await;
+        let result = match outcome {
+            Ok(ReadOutcome::Data(n)) => {
+                Stats::add(&app.inner.stats.bytes_received, n as u64);
+                let result = handshake.receive(&buf);
+                buf.clear();
+                result
+            }
+            Ok(ReadOutcome::TimedOut) => handshake.handle_timeout(rt.now()).map(|()| None),
+            Ok(ReadOutcome::Eof) | Err(_) => return None,
+        };
+        match result {
+            Ok(Some(incoming)) => return Some(incoming),
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(%error, "bad upgrade request");
+                reject(app, io, &error.rejection()).await;
+                return None;
+            }
+        }
+    }
+}
+
+/// Routing, origin, capacity and `verify_client`; then the extensions.
+async fn admit<R: Runtime>(
+    app: &App<R>,
+    head: nextrush_proto::Request,
+    peer: Option<SocketAddr>,
+) -> Result<Admitted, Rejection> {
+    let options = &app.inner.options;
+    let (handler, params) = app
+        .find_route(head.path())
+        .ok_or_else(Rejection::not_found)?;
+    let mut policy = ServerPolicy::default();
+    policy.allow_origins.clone_from(&options.allow_origins);
+    policy.protocols.clone_from(&options.protocols);
+    policy.max_connections = options.max_connections;
+    policy.retry_after = options.retry_after;
+    let active = usize::try_from(
+        app.inner
+            .stats
+            .connections
+            .load(std::sync::atomic::Ordering::Acquire),
+    )
+    .unwrap_or(usize::MAX);
+    let protocol = policy.decide(&head, active)?;
+    let request = Request::new(head, params, peer);
+    let verified = match &options.verify_client {
+        Some(verify) => verify(&request).await?,
+        None => Verified::new(),
+    };
+    #[cfg(feature = "deflate")]
+    let (extensions, deflate) = negotiate_deflate(options, request.head());
+    #[cfg(not(feature = "deflate"))]
+    let extensions = None;
+    Ok(Admitted {
+        handler,
+        request,
+        protocol,
+        extensions,
+        #[cfg(feature = "deflate")]
+        deflate,
+        verified,
+    })
+}
+
+#[cfg(feature = "deflate")]
+fn negotiate_deflate(
+    options: &super::Options,
+    head: &nextrush_proto::Request,
+) -> (
+    Option<String>,
+    Option<nextrush_proto::deflate::DeflateParams>,
+) {
+    if !options.compression {
+        return (None, None);
+    }
+    match nextrush_proto::deflate::negotiate_request(head, &options.deflate) {
+        Some((params, header)) => (Some(header), Some(params)),
+        None => (None, None),
+    }
+}
+
+async fn reject<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, rejection: &Rejection) {
+    Stats::add(&app.inner.stats.rejected, 1);
+    app.emit(&ServerEvent::Error {
+        id: None,
+        message: format!("handshake rejected with {}", rejection.status()),
+    });
+    let bytes = rejection.to_bytes();
+    if write_all(io, &bytes).await.is_ok() {
+        Stats::add(&app.inner.stats.bytes_sent, bytes.len() as u64);
+    }
+    let _ = std::future::poll_fn(|cx| io.poll_shutdown(cx)).await;
+}
+
+/// Builds the connection and runs it with its handler.
+async fn run<R: Runtime, T: Transport>(
+    app: &App<R>,
+    rt: R,
+    io: T,
+    admitted: Admitted,
+    leftover: bytes::Bytes,
+) {
+    let options = &app.inner.options;
+    let now = rt.now();
+    let mut conn = match Connection::server(options.protocol.clone(), now) {
+        Ok(conn) => conn,
+        Err(error) => {
+            app.emit(&ServerEvent::Error {
+                id: None,
+                message: format!("invalid options: {error}"),
+            });
+            return;
+        }
+    };
+    #[cfg(feature = "deflate")]
+    if let Some(params) = &admitted.deflate {
+        conn.enable_deflate(params, &options.deflate);
+    }
+    if !leftover.is_empty() {
+        conn.receive(now, &leftover);
+    }
+    let clock_rt = rt.clone();
+    let outbound = Outbound {
+        max_buffered: options.max_buffered,
+        slow_consumer: options.slow_consumer,
+    };
+    let shared = Shared::new(
+        conn,
+        outbound,
+        Arc::clone(&app.inner.stats),
+        Arc::new(move || clock_rt.now()),
+    );
+    let shared = Arc::new(Mutex::new(shared));
+    let id = app.register(&shared);
+    let path = admitted.request.path().to_owned();
+    let peer_addr = admitted.request.peer_addr();
+    let info = Info {
+        protocol: admitted.protocol,
+        peer_addr,
+        data: admitted.verified.data,
+    };
+    let socket = WebSocket::new(Arc::clone(&shared), info);
+    let span = tracing::info_span!("ws", id, %path);
+    let _entered = span.enter();
+    tracing::debug!(?peer_addr, "connection open");
+    Stats::add(&app.inner.stats.connections, 1);
+    Stats::add(&app.inner.stats.total_connections, 1);
+    app.emit(&ServerEvent::Connection {
+        id,
+        path,
+        peer_addr,
+    });
+    let handler = (admitted.handler)(socket, admitted.request);
+    let driver = Driver::new(rt, io, shared, Role::Server);
+    drop(_entered);
+    let task = ConnectionTask::new(driver, handler, span.clone());
+    let (reason, handler_error) = task.await;
+    app.inner
+        .stats
+        .connections
+        .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    app.unregister(id);
+    if let Some(message) = handler_error {
+        Stats::add(&app.inner.stats.errors, 1);
+        app.emit(&ServerEvent::Error {
+            id: Some(id),
+            message,
+        });
+    }
+    app.emit(&ServerEvent::Disconnect {
+        id,
+        code: reason.code(),
+        reason: reason.reason().to_owned(),
+    });
+}

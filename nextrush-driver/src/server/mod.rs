@@ -1,0 +1,361 @@
+//! The server: routes, options, the accept loop, handshakes, events,
+//! statistics and graceful shutdown.
+
+mod handshake;
+mod options;
+mod request;
+mod task;
+
+use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use nextrush_proto::route::{RouteError, Router};
+use nextrush_proto::{CloseCode, ReadyState};
+
+pub use options::{Options, Verified};
+pub use request::Request;
+
+use crate::Error;
+use crate::runtime::{Listener, Runtime, Transport, WrapIo};
+use crate::socket::{Shared, WebSocket, lock};
+use crate::stats::{Stats, StatsSnapshot};
+
+/// A boxed error a handler may return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
+type Handler = Arc<dyn Fn(WebSocket, Request) -> HandlerFuture + Send + Sync>;
+type EventHook = Arc<dyn Fn(&ServerEvent) + Send + Sync>;
+
+/// What happens on the server, for [`App::on_event`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ServerEvent {
+    /// A connection was accepted (after the 101).
+    Connection {
+        /// Server-unique id of the connection.
+        id: u64,
+        /// The request path.
+        path: String,
+        /// The peer's address, if known.
+        peer_addr: Option<SocketAddr>,
+    },
+    /// A connection ended.
+    Disconnect {
+        /// The connection's id.
+        id: u64,
+        /// The close code (1006 when no close frame was exchanged).
+        code: CloseCode,
+        /// The peer's close reason, if any.
+        reason: String,
+    },
+    /// Something failed: a rejected handshake, a protocol error, a handler
+    /// error or panic.
+    Error {
+        /// The connection's id, when there is one.
+        id: Option<u64>,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+pub(crate) struct AppInner<R: Runtime> {
+    pub(crate) rt: R,
+    pub(crate) options: Options,
+    routes: RwLock<Router<Handler>>,
+    pub(crate) stats: Arc<Stats>,
+    connections: Mutex<HashMap<u64, Weak<Mutex<Shared>>>>,
+    next_id: AtomicU64,
+    shutting_down: AtomicBool,
+    shutdown_wakers: Mutex<Vec<Waker>>,
+    hooks: RwLock<Vec<EventHook>>,
+}
+
+/// A WebSocket server application: routes with handlers, options, events,
+/// statistics. Cheap to clone (a shared handle).
+pub struct App<R: Runtime> {
+    pub(crate) inner: Arc<AppInner<R>>,
+}
+
+impl<R: Runtime> Clone for App<R> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<R: Runtime> std::fmt::Debug for App<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> Default for App<R> {
+    fn default() -> Self {
+        Self::new(Options::default())
+    }
+}
+
+impl<R: Runtime> App<R> {
+    /// An application with `options` and no routes yet.
+    #[must_use]
+    pub fn new(options: Options) -> Self {
+        let rt = R::default();
+        let stats = Arc::new(Stats::new(rt.now()));
+        Self {
+            inner: Arc::new(AppInner {
+                rt,
+                options,
+                routes: RwLock::new(Router::new()),
+                stats,
+                connections: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                shutting_down: AtomicBool::new(false),
+                shutdown_wakers: Mutex::new(Vec::new()),
+                hooks: RwLock::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The options in force.
+    #[must_use]
+    pub fn options(&self) -> &Options {
+        &self.inner.options
+    }
+
+    /// Serves WebSocket connections on `pattern` (`/chat/:room`,
+    /// `/games/:game/players/:player`) with `handler`, which gets the socket
+    /// and the request (path params, query, headers, peer address).
+    ///
+    /// # Errors
+    /// The pattern is malformed or conflicts with an existing route.
+    pub fn ws<F, Fut, E>(&self, pattern: &str, handler: F) -> Result<&Self, RouteError>
+    where
+        F: Fn(WebSocket, Request) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<BoxError> + 'static,
+    {
+        let handler: Handler = Arc::new(move |ws, req| {
+            let fut = handler(ws, req);
+            Box::pin(async move { fut.await.map_err(Into::into) })
+        });
+        self.inner
+            .routes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .add(pattern, handler)?;
+        Ok(self)
+    }
+
+    /// Calls `hook` for every [`ServerEvent`]. Keep it quick: it runs on the
+    /// connection's task.
+    pub fn on_event(&self, hook: impl Fn(&ServerEvent) + Send + Sync + 'static) -> &Self {
+        self.inner
+            .hooks
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(Arc::new(hook));
+        self
+    }
+
+    /// A snapshot of the server's counters.
+    #[must_use]
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot(self.inner.rt.now(), 0)
+    }
+
+    /// Binds a TCP listener (use port 0 for any free port).
+    ///
+    /// # Errors
+    /// The address does not parse or cannot be bound.
+    pub async fn bind(&self, addr: &str) -> Result<R::Listener, Error> {
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        Ok(self.inner.rt.bind(addr).await?)
+    }
+
+    /// Binds `addr` and serves until [`shutdown`](Self::shutdown).
+    ///
+    /// # Errors
+    /// Binding failed.
+    pub async fn listen(&self, addr: &str) -> Result<(), Error> {
+        let listener = self.bind(addr).await?;
+        self.serve(listener).await
+    }
+
+    /// Accepts connections from `listener` until [`shutdown`](Self::shutdown),
+    /// each in its own task.
+    ///
+    /// # Errors
+    /// Never for per-connection failures (those are events); only if the
+    /// listener itself fails for good.
+    pub async fn serve(&self, listener: impl Into<R::Listener>) -> Result<(), Error> {
+        let listener = listener.into();
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!(%addr, "listening");
+        }
+        loop {
+            let mut accept = std::pin::pin!(listener.accept());
+            let next = poll_fn(|cx| {
+                if self.inner.shutting_down.load(Ordering::Acquire) {
+                    return Poll::Ready(None);
+                }
+                let mut wakers = lock_vec(&self.inner.shutdown_wakers);
+                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                    wakers.push(cx.waker().clone());
+                }
+                drop(wakers);
+                accept.as_mut().poll(cx).map(Some)
+            })
+            .await;
+            match next {
+                None => return Ok(()),
+                Some(Ok((stream, peer))) => {
+                    let app = self.clone();
+                    self.inner
+                        .rt
+                        .spawn(async move { app.accept_io(stream, Some(peer)).await });
+                }
+                Some(Err(error)) => {
+                    // EMFILE and friends: report, back off briefly, keep serving.
+                    tracing::warn!(%error, "accept failed");
+                    self.emit(&ServerEvent::Error {
+                        id: None,
+                        message: format!("accept failed: {error}"),
+                    });
+                    let until = self.inner.rt.now() + Duration::from_millis(50);
+                    self.inner.rt.sleep_until(until).await;
+                }
+            }
+        }
+    }
+
+    /// Serves one connection on any byte stream of the runtime (TCP, TLS,
+    /// Unix socket): the handshake, then the route's handler. Returns when the
+    /// connection is over.
+    pub async fn accept<S>(&self, stream: S, peer_addr: Option<SocketAddr>)
+    where
+        R: WrapIo<S>,
+    {
+        self.accept_io(<R as WrapIo<S>>::wrap(stream), peer_addr)
+            .await;
+    }
+
+    /// [`accept`](Self::accept) for a [`Transport`].
+    pub async fn accept_io<T: Transport>(&self, io: T, peer_addr: Option<SocketAddr>) {
+        handshake::serve_connection(self, io, peer_addr).await;
+    }
+
+    /// Stops accepting, closes every connection with 1001 after what was
+    /// already queued for it, and waits for the close handshakes up to
+    /// `timeout`; connections still open then are dropped.
+    pub async fn shutdown(&self, timeout: Duration) {
+        self.inner.shutting_down.store(true, Ordering::Release);
+        for waker in std::mem::take(&mut *lock_vec(&self.inner.shutdown_wakers)) {
+            waker.wake();
+        }
+        for shared in self.live_connections() {
+            let mut s = lock(&shared);
+            if s.conn.ready_state() == ReadyState::Open {
+                let now = (s.clock)();
+                let _ = s
+                    .conn
+                    .close(now, CloseCode::GOING_AWAY, "server shutting down");
+            }
+            let waker = s.driver_waker.clone();
+            drop(s);
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+        let deadline = self.inner.rt.now() + timeout;
+        while self.inner.stats.connections.load(Ordering::Acquire) > 0
+            && self.inner.rt.now() < deadline
+        {
+            let tick = (self.inner.rt.now() + Duration::from_millis(10)).min(deadline);
+            self.inner.rt.sleep_until(tick).await;
+        }
+        for shared in self.live_connections() {
+            let mut s = lock(&shared);
+            s.abort = true;
+            let waker = s.driver_waker.clone();
+            drop(s);
+            if let Some(w) = waker {
+                w.wake();
+            }
+        }
+    }
+
+    /// Whether [`shutdown`](Self::shutdown) was called.
+    #[must_use]
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.shutting_down.load(Ordering::Acquire)
+    }
+
+    fn live_connections(&self) -> Vec<Arc<Mutex<Shared>>> {
+        let map = self
+            .inner
+            .connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.values().filter_map(Weak::upgrade).collect()
+    }
+
+    pub(crate) fn register(&self, shared: &Arc<Mutex<Shared>>) -> u64 {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut map = self
+            .inner
+            .connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.insert(id, Arc::downgrade(shared));
+        id
+    }
+
+    pub(crate) fn unregister(&self, id: u64) {
+        let mut map = self
+            .inner
+            .connections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.remove(&id);
+    }
+
+    pub(crate) fn find_route(
+        &self,
+        path: &str,
+    ) -> Option<(Handler, nextrush_proto::route::Params)> {
+        let routes = self
+            .inner
+            .routes
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        routes.find(path).map(|(h, params)| (Arc::clone(h), params))
+    }
+
+    pub(crate) fn emit(&self, event: &ServerEvent) {
+        let hooks = self
+            .inner
+            .hooks
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for hook in hooks {
+            hook(event);
+        }
+    }
+}
+
+fn lock_vec(m: &Mutex<Vec<Waker>>) -> std::sync::MutexGuard<'_, Vec<Waker>> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

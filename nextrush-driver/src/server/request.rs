@@ -1,0 +1,91 @@
+//! The upgrade request as a handler sees it.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+
+use http::HeaderMap;
+use nextrush_proto::route::Params;
+
+/// The HTTP upgrade request of a WebSocket connection: path parameters from
+/// the route, query, headers and the peer's address.
+#[derive(Debug)]
+pub struct Request {
+    head: nextrush_proto::Request,
+    params: Params,
+    peer_addr: Option<SocketAddr>,
+}
+
+impl Request {
+    pub(crate) fn new(
+        head: nextrush_proto::Request,
+        params: Params,
+        peer_addr: Option<SocketAddr>,
+    ) -> Self {
+        Self {
+            head,
+            params,
+            peer_addr,
+        }
+    }
+
+    /// A path parameter of the route (`/chat/:room` → `param("room")`),
+    /// percent-decoded.
+    #[must_use]
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name)
+    }
+
+    /// All path parameters.
+    #[must_use]
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The first query parameter called `name`, percent-decoded.
+    #[must_use]
+    pub fn query_param(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.head.query_param(name)
+    }
+
+    /// The raw query string, without `?`.
+    #[must_use]
+    pub fn query(&self) -> Option<&str> {
+        self.head.query()
+    }
+
+    /// The request path, without the query.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        self.head.path()
+    }
+
+    /// The request headers.
+    #[must_use]
+    pub fn headers(&self) -> &HeaderMap {
+        self.head.headers()
+    }
+
+    /// A header's value, if present and valid text.
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.header(name)
+    }
+
+    /// The `Origin` header.
+    #[must_use]
+    pub fn origin(&self) -> Option<&str> {
+        self.head.origin()
+    }
+
+    /// The peer's address, when the transport has one.
+    #[must_use]
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// The parsed upgrade request with everything the protocol layer knows.
+    #[must_use]
+    pub fn head(&self) -> &nextrush_proto::Request {
+        &self.head
+    }
+}

@@ -1,0 +1,143 @@
+//! State shared between a socket's handles and its driver task.
+//!
+//! The lock is held only for short, non-blocking sections (never across an
+//! `.await`), and wakers are woken after it is released.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Waker;
+use std::time::{Instant, SystemTime};
+
+use nextrush_proto::{CloseReason, Connection, Message};
+
+use super::Event;
+use crate::stats::Stats;
+
+/// What happens when a send finds the outbound queue over its bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SlowConsumer {
+    /// `send` waits until the peer has read enough (backpressure). `try_send`
+    /// fails with [`Error::QueueFull`](crate::Error::QueueFull).
+    #[default]
+    Wait,
+    /// The message is dropped, counted in stats, and `send` fails with
+    /// [`Error::QueueFull`](crate::Error::QueueFull).
+    Drop,
+    /// The connection is closed with 1008 (policy violation).
+    Disconnect,
+}
+
+/// The outbound queue bound and its policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Outbound {
+    pub(crate) max_buffered: usize,
+    pub(crate) slow_consumer: SlowConsumer,
+}
+
+/// A clock the handles can read without knowing the runtime.
+pub(crate) type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
+
+/// Per-socket counters (see [`super::Metadata`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Counters {
+    pub(crate) connected_at: SystemTime,
+    pub(crate) messages_in: u64,
+    pub(crate) messages_out: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+    pub(crate) last_activity: Instant,
+}
+
+/// The state behind a socket.
+pub(crate) struct Shared {
+    pub(crate) conn: Connection,
+    /// Events not yet taken by `recv`.
+    pub(crate) incoming: VecDeque<Event>,
+    /// Set once the protocol reported the end.
+    pub(crate) closed: Option<CloseReason>,
+    /// The driver has finished: the transport is shut down.
+    pub(crate) finished: bool,
+    /// Drop the connection now, without waiting (shutdown timeout).
+    pub(crate) abort: bool,
+    /// Bytes taken from the connection that the driver has not written yet.
+    pub(crate) unflushed: usize,
+    /// Live user handles (socket or halves); at zero an open socket closes.
+    pub(crate) handles: usize,
+    pub(crate) recv_waker: Option<Waker>,
+    /// Tasks waiting for queue space, a flush or the close.
+    pub(crate) waiters: Vec<Waker>,
+    pub(crate) driver_waker: Option<Waker>,
+    pub(crate) outbound: Outbound,
+    pub(crate) counters: Counters,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) clock: Clock,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        conn: Connection,
+        outbound: Outbound,
+        stats: Arc<Stats>,
+        clock: Clock,
+    ) -> Self {
+        let now = clock();
+        Self {
+            conn,
+            incoming: VecDeque::new(),
+            closed: None,
+            finished: false,
+            abort: false,
+            unflushed: 0,
+            handles: 1,
+            recv_waker: None,
+            waiters: Vec::new(),
+            driver_waker: None,
+            outbound,
+            counters: Counters {
+                connected_at: SystemTime::now(),
+                messages_in: 0,
+                messages_out: 0,
+                bytes_in: 0,
+                bytes_out: 0,
+                last_activity: now,
+            },
+            stats,
+            clock,
+        }
+    }
+
+    /// Bytes queued for the peer: in the protocol's outbox and in the
+    /// driver's write buffer.
+    pub(crate) fn buffered(&self) -> usize {
+        self.conn.buffered_amount() + self.unflushed
+    }
+
+    /// Queues a data message, counting it.
+    pub(crate) fn send_message(&mut self, message: Message) -> Result<(), crate::Error> {
+        self.conn.send((self.clock)(), message)?;
+        self.counters.messages_out += 1;
+        self.counters.last_activity = (self.clock)();
+        Stats::add(&self.stats.messages_sent, 1);
+        Ok(())
+    }
+
+    /// Takes the wakers to wake once the lock is released.
+    pub(crate) fn take_waiters(&mut self) -> Vec<Waker> {
+        std::mem::take(&mut self.waiters)
+    }
+
+    /// Registers `waker` among the waiters (once).
+    pub(crate) fn add_waiter(&mut self, waker: &Waker) {
+        if !self.waiters.iter().any(|w| w.will_wake(waker)) {
+            self.waiters.push(waker.clone());
+        }
+    }
+}
+
+/// Locks the shared state, recovering from a poisoned lock (a panic in a
+/// user callback must not take other handles down).
+pub(crate) fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
