@@ -49,6 +49,10 @@ use compression::Deflater;
 use outbox::{Lane, Outbox};
 use reader::{Inbound, Reader};
 
+/// Control frame bytes queued (pongs, pings) beyond which unsent pongs are
+/// replaced by the newest one.
+const MAX_QUEUED_CONTROL: usize = 4096;
+
 /// What the connection reports to the application.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -473,10 +477,11 @@ impl Connection {
             Inbound::Message(message) => self.deliver(now, message),
             Inbound::Ping(payload) => {
                 if self.config.auto_pong && self.state == ReadyState::Open {
-                    // RFC 6455 §5.5.3: answering only the latest ping is allowed;
-                    // a ping flood then queues one pong, not one per ping.
-                    self.outbox
-                        .drop_queued_pongs(|b0| b0 & 0x0F == Opcode::Pong.bits());
+                    // RFC 6455 §5.5.3 allows answering only the latest ping: a ping
+                    // flood from a peer that does not read cannot grow the queue.
+                    if self.outbox.queued_control() >= MAX_QUEUED_CONTROL {
+                        self.outbox.drop_queued_pongs();
+                    }
                     self.push_control(Opcode::Pong, payload.clone());
                 }
                 self.events.push_back(Event::Ping(payload));

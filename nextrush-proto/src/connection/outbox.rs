@@ -48,6 +48,7 @@ pub(crate) struct Outbox {
     control: VecDeque<OutFrame>,
     data: VecDeque<OutFrame>,
     queued: usize,
+    queued_control: usize,
 }
 
 impl Outbox {
@@ -65,7 +66,10 @@ impl Outbox {
         };
         self.queued += frame.wire_len();
         match lane {
-            Lane::Control => self.control.push_back(frame),
+            Lane::Control => {
+                self.queued_control += frame.wire_len();
+                self.control.push_back(frame);
+            }
             Lane::Data => self.data.push_back(frame),
         }
     }
@@ -82,21 +86,25 @@ impl Outbox {
         });
     }
 
-    /// Replaces a queued pong that has not been written yet, if any (RFC 6455
+    /// Drops every queued pong that has not been written yet (RFC 6455
     /// §5.5.3: an endpoint MAY answer only the most recent ping).
-    pub(crate) fn drop_queued_pongs(&mut self, is_pong: impl Fn(u8) -> bool) {
-        let before = self.control.len();
+    pub(crate) fn drop_queued_pongs(&mut self) {
+        let pong = 0x80 | crate::frame::Opcode::Pong.bits();
         let mut removed = 0;
         self.control.retain(|f| {
-            let keep = !is_pong(f.head[0]) || f.head_len == 0;
+            let keep = f.head[0] != pong;
             if !keep {
                 removed += f.wire_len();
             }
             keep
         });
-        if self.control.len() != before {
-            self.queued -= removed;
-        }
+        self.queued -= removed;
+        self.queued_control -= removed;
+    }
+
+    /// Bytes queued in the control lane.
+    pub(crate) fn queued_control(&self) -> usize {
+        self.queued_control
     }
 
     /// Appends every queued frame to `out`; returns the number of bytes.
@@ -107,6 +115,7 @@ impl Outbox {
             frame.write_to(out);
         }
         self.queued = 0;
+        self.queued_control = 0;
         out.len() - start
     }
 
