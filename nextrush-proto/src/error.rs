@@ -124,6 +124,18 @@ pub enum ConfigError {
     /// of settings contradict each other.
     #[error("inconsistent settings: {0}")]
     Inconsistent(&'static str),
+    /// A setting outside its allowed range (e.g. deflate window bits 8–15).
+    #[error("{setting} = {value} is outside {min}..={max}")]
+    OutOfRange {
+        /// The setting's name.
+        setting: &'static str,
+        /// The rejected value.
+        value: u64,
+        /// The smallest allowed value.
+        min: u64,
+        /// The largest allowed value.
+        max: u64,
+    },
 }
 
 /// Which timer fired.
