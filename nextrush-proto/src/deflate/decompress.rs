@@ -241,12 +241,14 @@ impl Decompressor {
 ///
 /// `BytesMut::reserve` grows to at least twice the capacity; near the message
 /// limit that could allocate up to twice the limit, so the last growth is one
-/// exact allocation instead.
+/// exact allocation instead. (A `BytesMut` split off a larger buffer may,
+/// when it grows, take back its original capacity, at most 64 KiB.)
 fn reserve_within(out: &mut BytesMut, additional: usize, ceiling: usize) {
     if out.capacity() - out.len() >= additional {
         return;
     }
-    if out.capacity().saturating_mul(2) <= ceiling {
+    // Vec never grows to less than twice its capacity, nor to less than 8.
+    if out.capacity().saturating_mul(2).max(64) <= ceiling {
         out.reserve(additional);
         return;
     }
