@@ -429,7 +429,11 @@ mod tests {
         let names: Vec<_> = got.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(
             names,
-            ["permessage-deflate", "permessage-deflate", "x-webkit-deflate-frame"]
+            [
+                "permessage-deflate",
+                "permessage-deflate",
+                "x-webkit-deflate-frame"
+            ]
         );
         assert!(parse(Vec::<&[u8]>::new()).unwrap().is_empty());
     }
@@ -458,7 +462,10 @@ mod tests {
             "a, b; \"c\"",
         ] {
             let err = one(bad).unwrap_err();
-            assert!(matches!(err, ExtensionError::Syntax { .. }), "{bad:?}: {err}");
+            assert!(
+                matches!(err, ExtensionError::Syntax { .. }),
+                "{bad:?}: {err}"
+            );
         }
         let err = parse(["a", "b; ="]).unwrap_err();
         assert_eq!(
@@ -484,11 +491,17 @@ mod tests {
             Err(ExtensionError::TooManyExtensions { limit: 16 })
         );
         let params = format!("x{}", "; a".repeat(17));
-        assert_eq!(one(&params), Err(ExtensionError::TooManyParams { limit: 16 }));
+        assert_eq!(
+            one(&params),
+            Err(ExtensionError::TooManyParams { limit: 16 })
+        );
         let long = "a".repeat(65);
         assert_eq!(one(&long), Err(ExtensionError::TokenTooLong { limit: 64 }));
         let quoted = format!("x; a=\"{long}\"");
-        assert_eq!(one(&quoted), Err(ExtensionError::TokenTooLong { limit: 64 }));
+        assert_eq!(
+            one(&quoted),
+            Err(ExtensionError::TokenTooLong { limit: 64 })
+        );
         assert!(one(&"a".repeat(64)).is_ok());
     }
 

@@ -174,7 +174,11 @@ impl Compressor {
 }
 
 /// Feeds `input` to zlib with a sync flush, appending everything it produces.
-fn sync_flush(state: &mut Compress, mut input: &[u8], out: &mut BytesMut) -> Result<(), CompressError> {
+fn sync_flush(
+    state: &mut Compress,
+    mut input: &[u8],
+    out: &mut BytesMut,
+) -> Result<(), CompressError> {
     let mut room = input.len() / 2 + 64;
     loop {
         let start = out.len();

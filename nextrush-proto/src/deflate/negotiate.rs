@@ -258,7 +258,9 @@ fn check_response(
     // §7.1.1.1: a server accepts an offer with server_no_context_takeover by
     // including it in the response; otherwise it must decline the offer.
     if config.server_no_context_takeover() && !response.server_no_context_takeover {
-        return Err(NegotiationError::RequestIgnored("server_no_context_takeover"));
+        return Err(NegotiationError::RequestIgnored(
+            "server_no_context_takeover",
+        ));
     }
     // §7.1.2.1: the response must carry server_max_window_bits with the same
     // or a smaller value than we asked for.

@@ -28,7 +28,11 @@ fn zero_bomb(mib: usize) -> Vec<u8> {
 #[test]
 fn a_1_gib_bomb_in_one_frame_stops_at_the_limit() {
     let bomb = zero_bomb(1024);
-    assert!(bomb.len() < 2 * MIB, "the bomb is small: {} bytes", bomb.len());
+    assert!(
+        bomb.len() < 2 * MIB,
+        "the bomb is small: {} bytes",
+        bomb.len()
+    );
     for limit in [0, 1, 1000, MIB, 3 * MIB + 17] {
         let (_, mut d) = pair(&params(false, false, 15, 15), &DeflateConfig::default());
         let mut out = BytesMut::new();
@@ -103,11 +107,13 @@ fn the_limit_is_inclusive_and_counts_the_whole_message() {
     let (mut c, mut d) = pair(&params(false, false, 15, 15), &DeflateConfig::default());
     for _ in 0..3 {
         let mut out = BytesMut::new();
-        d.decompress(&compress(&mut c, &msg), true, &mut out, 5000).unwrap();
+        d.decompress(&compress(&mut c, &msg), true, &mut out, 5000)
+            .unwrap();
         assert_eq!(out.len(), 5000);
     }
     // An empty message fits a zero limit.
     let mut out = BytesMut::new();
-    d.decompress(&compress(&mut c, b""), true, &mut out, 0).unwrap();
+    d.decompress(&compress(&mut c, b""), true, &mut out, 0)
+        .unwrap();
     assert!(out.is_empty());
 }

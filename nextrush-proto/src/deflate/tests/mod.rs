@@ -9,11 +9,16 @@ mod vectors;
 
 use bytes::BytesMut;
 
-use super::{Compressor, DeflateConfig, DeflateParams, Decompressor, WindowBits};
+use super::{Compressor, Decompressor, DeflateConfig, DeflateParams, WindowBits};
 use crate::Role;
 
 /// Agreed parameters from plain values (`15` means absent).
-pub(super) fn params(server_nct: bool, client_nct: bool, server_bits: u8, client_bits: u8) -> DeflateParams {
+pub(super) fn params(
+    server_nct: bool,
+    client_nct: bool,
+    server_bits: u8,
+    client_bits: u8,
+) -> DeflateParams {
     let bits = |b: u8| WindowBits::new(b).filter(|&w| w < WindowBits::MAX);
     DeflateParams {
         server_no_context_takeover: server_nct,
@@ -25,7 +30,10 @@ pub(super) fn params(server_nct: bool, client_nct: bool, server_bits: u8, client
 
 /// A server compressor and the client decompressor that reads it.
 pub(super) fn pair(p: &DeflateParams, config: &DeflateConfig) -> (Compressor, Decompressor) {
-    (Compressor::new(p, Role::Server, config), Decompressor::new(p, Role::Client))
+    (
+        Compressor::new(p, Role::Server, config),
+        Decompressor::new(p, Role::Client),
+    )
 }
 
 /// Compresses a whole message into a fresh buffer.

@@ -30,7 +30,10 @@ fn browsers_and_libraries_are_accepted_with_the_defaults() {
         ("Firefox", "permessage-deflate"),
         ("Safari", "permessage-deflate"),
         ("Node ws", "permessage-deflate; client_max_window_bits"),
-        ("Python websockets", "permessage-deflate; client_max_window_bits"),
+        (
+            "Python websockets",
+            "permessage-deflate; client_max_window_bits",
+        ),
     ] {
         let (p, r) = answer(&[offer], &DeflateConfig::default()).expect(who);
         assert_eq!(r, "permessage-deflate", "{who}");
@@ -96,8 +99,7 @@ fn the_first_acceptable_offer_wins() {
     assert_eq!(p.client_max_window_bits, bits(11));
     // Other extensions are skipped.
     assert_eq!(
-        response("x-webkit-deflate-frame, permessage-deflate; server_no_context_takeover")
-            .unwrap(),
+        response("x-webkit-deflate-frame, permessage-deflate; server_no_context_takeover").unwrap(),
         "permessage-deflate; server_no_context_takeover"
     );
 }
@@ -137,7 +139,11 @@ fn invalid_offers_are_declined() {
         assert_eq!(response(offer), None, "{offer:?} must be declined");
         // ...and a following good offer is taken instead.
         let both = format!("{offer}, permessage-deflate");
-        assert_eq!(response(&both).as_deref(), Some("permessage-deflate"), "{both:?}");
+        assert_eq!(
+            response(&both).as_deref(),
+            Some("permessage-deflate"),
+            "{both:?}"
+        );
     }
 }
 
@@ -178,7 +184,10 @@ fn client_offers() {
     );
 }
 
-fn accept(values: &[&str], config: &DeflateConfig) -> Result<Option<DeflateParams>, NegotiationError> {
+fn accept(
+    values: &[&str],
+    config: &DeflateConfig,
+) -> Result<Option<DeflateParams>, NegotiationError> {
     accept_client_response(values, config)
 }
 
@@ -187,10 +196,16 @@ fn client_accepts_what_it_allowed() {
     let default = DeflateConfig::default();
     assert_eq!(accept(&[], &default), Ok(None));
     assert_eq!(accept(&["", " , "], &default), Ok(None));
-    assert_eq!(accept(&["permessage-deflate"], &default), Ok(Some(DeflateParams::default())));
+    assert_eq!(
+        accept(&["permessage-deflate"], &default),
+        Ok(Some(DeflateParams::default()))
+    );
     let all = "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
                server_max_window_bits=10; client_max_window_bits=9";
-    assert_eq!(accept(&[all], &default), Ok(Some(params(true, true, 10, 9))));
+    assert_eq!(
+        accept(&[all], &default),
+        Ok(Some(params(true, true, 10, 9)))
+    );
     // A server may ask for an 8-bit client window: we honour it with zlib's
     // 9-bit window, which never reaches farther than 250 bytes.
     let p = accept(&["permessage-deflate; client_max_window_bits=8"], &default)
@@ -199,10 +214,16 @@ fn client_accepts_what_it_allowed() {
     assert_eq!(p.compress_window_bits(Role::Client), WindowBits::MIN);
     // Values may be quoted; the header may span lines.
     assert_eq!(
-        accept(&["permessage-deflate; server_max_window_bits=\"12\""], &default),
+        accept(
+            &["permessage-deflate; server_max_window_bits=\"12\""],
+            &default
+        ),
         Ok(Some(params(false, false, 12, 15)))
     );
-    assert_eq!(accept(&["", "permessage-deflate"], &default), Ok(Some(DeflateParams::default())));
+    assert_eq!(
+        accept(&["", "permessage-deflate"], &default),
+        Ok(Some(DeflateParams::default()))
+    );
 }
 
 #[test]
@@ -211,10 +232,22 @@ fn client_rejects_what_it_did_not_allow() {
     let default = DeflateConfig::default();
     let cases: &[(&[&str], E)] = &[
         (&["x-foo"], E::UnexpectedExtension("x-foo".into())),
-        (&["permessage-deflate, x-foo"], E::UnexpectedExtension("x-foo".into())),
-        (&["permessage-deflate, permessage-deflate"], E::DuplicateExtension),
-        (&["permessage-deflate", "permessage-deflate"], E::DuplicateExtension),
-        (&["permessage-deflate; foo"], E::InvalidParameter("unknown parameter")),
+        (
+            &["permessage-deflate, x-foo"],
+            E::UnexpectedExtension("x-foo".into()),
+        ),
+        (
+            &["permessage-deflate, permessage-deflate"],
+            E::DuplicateExtension,
+        ),
+        (
+            &["permessage-deflate", "permessage-deflate"],
+            E::DuplicateExtension,
+        ),
+        (
+            &["permessage-deflate; foo"],
+            E::InvalidParameter("unknown parameter"),
+        ),
         (
             &["permessage-deflate; server_no_context_takeover; server_no_context_takeover"],
             E::InvalidParameter("duplicate parameter"),
@@ -295,8 +328,14 @@ fn config_setters_validate() {
         min: 8,
         max: 15,
     };
-    assert_eq!(DeflateConfig::new().with_server_max_window_bits(7), Err(out_of_range(7)));
-    assert_eq!(DeflateConfig::new().with_server_max_window_bits(16), Err(out_of_range(16)));
+    assert_eq!(
+        DeflateConfig::new().with_server_max_window_bits(7),
+        Err(out_of_range(7))
+    );
+    assert_eq!(
+        DeflateConfig::new().with_server_max_window_bits(16),
+        Err(out_of_range(16))
+    );
     assert!(DeflateConfig::new().with_client_max_window_bits(0).is_err());
     assert!(DeflateConfig::new().with_level(10).is_err());
     assert_eq!(DeflateConfig::new().with_level(0).unwrap().level(), 0);

@@ -15,8 +15,18 @@ use crate::deflate::{
 use crate::{ProtocolError, Role, extension};
 
 const WORDS: [&str; 12] = [
-    "{\"type\":\"message\",", "\"room\":\"lobby\",", "\"user\":\"alice\",", "\"text\":\"",
-    "hello", "world", " ", "\"}", "bob", "typing", "\u{e9}t\u{e9}", "42",
+    "{\"type\":\"message\",",
+    "\"room\":\"lobby\",",
+    "\"user\":\"alice\",",
+    "\"text\":\"",
+    "hello",
+    "world",
+    " ",
+    "\"}",
+    "bob",
+    "typing",
+    "\u{e9}t\u{e9}",
+    "42",
 ];
 
 /// Random bytes, a tiny alphabet, blocks repeated farther apart than 256
@@ -60,7 +70,12 @@ struct Send {
 }
 
 fn send() -> impl Strategy<Value = Send> {
-    (message(), prop::bool::weighted(0.8), vec(any::<Index>(), 0..3), vec(any::<Index>(), 0..4))
+    (
+        message(),
+        prop::bool::weighted(0.8),
+        vec(any::<Index>(), 0..3),
+        vec(any::<Index>(), 0..4),
+    )
         .prop_map(|(data, compressed, send_cuts, wire_cuts)| Send {
             data,
             compressed,
@@ -102,13 +117,17 @@ fn exchange(c: &mut Compressor, d: &mut Decompressor, msgs: &[Send]) -> (Vec<u8>
         let frames = if m.wire_cuts.is_empty() {
             frames
         } else {
-            split(&joined, &cuts(&m.wire_cuts, joined.len())).into_iter().map(<[u8]>::to_vec).collect()
+            split(&joined, &cuts(&m.wire_cuts, joined.len()))
+                .into_iter()
+                .map(<[u8]>::to_vec)
+                .collect()
         };
         let mut out = BytesMut::new();
         let last = frames.len() - 1;
         for (i, frame) in frames.iter().enumerate() {
             // The limit is exactly the message size: inclusive.
-            d.decompress(frame, i == last, &mut out, m.data.len()).unwrap();
+            d.decompress(frame, i == last, &mut out, m.data.len())
+                .unwrap();
         }
         assert_eq!(&out[..], &m.data[..]);
         stream.extend_from_slice(&joined);

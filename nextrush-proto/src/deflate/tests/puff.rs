@@ -25,7 +25,9 @@ const DEXT: [u8; 30] = [
     13,
 ];
 /// Order of the code length code lengths (RFC 1951 §3.2.7).
-const CLEN_ORDER: [usize; 19] = [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15];
+const CLEN_ORDER: [usize; 19] = [
+    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
+];
 
 type Result<T> = std::result::Result<T, &'static str>;
 
@@ -33,8 +35,16 @@ type Result<T> = std::result::Result<T, &'static str>;
 /// of `input` (a payload with the tail re-appended) or at a final block.
 pub(super) fn inflate(input: &[u8]) -> Result<Inflated> {
     let mut s = State {
-        bits: Bits { input, pos: 0, buf: 0, cnt: 0 },
-        out: Inflated { data: Vec::new(), max_distance: 0 },
+        bits: Bits {
+            input,
+            pos: 0,
+            buf: 0,
+            cnt: 0,
+        },
+        out: Inflated {
+            data: Vec::new(),
+            max_distance: 0,
+        },
     };
     loop {
         if s.bits.pos == input.len() && s.bits.cnt < 8 && s.bits.buf == 0 {
@@ -106,7 +116,10 @@ impl Bits<'_> {
         while all.len() < nlen + ndist {
             let (value, repeat) = match self.decode(&clen)? {
                 sym @ 0..16 => (u8::try_from(sym).map_err(|_| "sym")?, 1),
-                16 => (*all.last().ok_or("repeat with no length")?, 3 + self.take(2)?),
+                16 => (
+                    *all.last().ok_or("repeat with no length")?,
+                    3 + self.take(2)?,
+                ),
                 17 => (0, 3 + self.take(3)?),
                 _ => (0, 11 + self.take(7)?),
             };
@@ -206,7 +219,9 @@ impl State<'_> {
 
 #[test]
 fn puff_decodes_the_rfc_examples() {
-    let hello = [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00, 0x00, 0xff, 0xff];
+    let hello = [
+        0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00, 0x00, 0xff, 0xff,
+    ];
     assert_eq!(inflate(&hello).unwrap().data, b"Hello");
     let mut twice = hello.to_vec();
     twice.extend_from_slice(&[0xf2, 0x00, 0x11, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff]);

@@ -3,7 +3,7 @@
 use bytes::BytesMut;
 
 use super::{compress, decompress, pair, params};
-use crate::deflate::{Compressor, DeflateConfig, Decompressor};
+use crate::deflate::{Compressor, Decompressor, DeflateConfig};
 use crate::{ProtocolError, Role};
 
 /// §7.2.3.1: "Hello" in one fixed-Huffman block, tail stripped.
@@ -22,14 +22,21 @@ const TWO_BLOCKS: [u8; 13] = [
 ];
 
 fn client_decompressor(server_no_context_takeover: bool) -> Decompressor {
-    Decompressor::new(&params(server_no_context_takeover, false, 15, 15), Role::Client)
+    Decompressor::new(
+        &params(server_no_context_takeover, false, 15, 15),
+        Role::Client,
+    )
 }
 
 #[test]
 fn hello_compresses_to_the_rfc_bytes_and_the_second_refers_back() {
     let (mut c, _) = pair(&params(false, false, 15, 15), &DeflateConfig::default());
     assert_eq!(compress(&mut c, b"Hello"), HELLO, "§7.2.3.1");
-    assert_eq!(compress(&mut c, b"Hello"), HELLO_AGAIN, "§7.2.3.2, context takeover");
+    assert_eq!(
+        compress(&mut c, b"Hello"),
+        HELLO_AGAIN,
+        "§7.2.3.2, context takeover"
+    );
 }
 
 #[test]
@@ -38,7 +45,11 @@ fn without_context_takeover_every_hello_is_the_same() {
         let p = params(true, true, 15, 15);
         let mut c = Compressor::new(&p, role, &DeflateConfig::default());
         for _ in 0..3 {
-            assert_eq!(compress(&mut c, b"Hello"), HELLO, "§7.2.3.2, no context takeover");
+            assert_eq!(
+                compress(&mut c, b"Hello"),
+                HELLO,
+                "§7.2.3.2, no context takeover"
+            );
         }
     }
 }
@@ -71,7 +82,9 @@ fn no_context_takeover_resets_the_window_between_messages() {
     let mut d = client_decompressor(true);
     assert_eq!(decompress(&mut d, &HELLO), b"Hello");
     let mut out = BytesMut::new();
-    let err = d.decompress(&HELLO_AGAIN, true, &mut out, 1024).unwrap_err();
+    let err = d
+        .decompress(&HELLO_AGAIN, true, &mut out, 1024)
+        .unwrap_err();
     assert!(matches!(err, ProtocolError::Compression(_)), "{err:?}");
     assert_eq!(err.close_code().0, 1002);
 }
@@ -87,7 +100,11 @@ fn stored_bfinal_and_two_block_payloads_decode() {
         assert_eq!(decompress(&mut d, payload), b"Hello", "{name}");
         // The stream is still in step: another message decodes.
         assert_eq!(decompress(&mut d, &HELLO), b"Hello", "{name}, next message");
-        assert_eq!(decompress(&mut d, &HELLO_AGAIN), b"Hello", "{name}, back-reference");
+        assert_eq!(
+            decompress(&mut d, &HELLO_AGAIN),
+            b"Hello",
+            "{name}, back-reference"
+        );
     }
 }
 
@@ -127,7 +144,12 @@ fn an_empty_final_fragment_is_a_single_zero_octet() {
     let mut first = BytesMut::new();
     c.compress_fragment(b"Hello", false, &mut first).unwrap();
     assert!(c.in_message());
-    assert_eq!(&first[..], [0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00, 0x00, 0xff, 0xff]);
+    assert_eq!(
+        &first[..],
+        [
+            0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00, 0x00, 0x00, 0xff, 0xff
+        ]
+    );
     let mut last = BytesMut::new();
     c.compress_fragment(b"", true, &mut last).unwrap();
     assert!(!c.in_message());
@@ -159,7 +181,9 @@ fn corrupt_data_is_a_compression_error() {
     // BTYPE = 11 is reserved.
     let mut d = client_decompressor(false);
     let mut out = BytesMut::new();
-    let err = d.decompress(&[0xff, 0xff, 0xff], true, &mut out, 64).unwrap_err();
+    let err = d
+        .decompress(&[0xff, 0xff, 0xff], true, &mut out, 64)
+        .unwrap_err();
     assert!(matches!(err, ProtocolError::Compression(_)), "{err:?}");
     // A stored block whose NLEN is not the complement of LEN.
     let mut d = client_decompressor(false);
