@@ -43,17 +43,19 @@ impl Compressor {
     /// A compressor for our side of the agreed parameters.
     #[must_use]
     pub fn new(params: &DeflateParams, role: Role, config: &DeflateConfig) -> Self {
+        let no_context_takeover = params.compress_no_context_takeover(role);
         Self {
             state: None,
             level: Compression::new(config.level()),
             zlib_window_bits: params.compress_window_bits(role).zlib_bits(),
-            no_context_takeover: params.compress_no_context_takeover(role),
-            threshold: config.threshold(),
+            no_context_takeover,
+            threshold: config.effective_threshold(no_context_takeover),
             in_message: false,
         }
     }
 
-    /// Messages shorter than this many bytes are best sent uncompressed.
+    /// Messages shorter than this many bytes are best sent uncompressed
+    /// ([`DeflateConfig::with_threshold`]).
     #[must_use]
     pub const fn threshold(&self) -> usize {
         self.threshold

@@ -13,7 +13,8 @@ const MIB: usize = 1 << 20;
 /// by a fresh compressor is a self-contained run of blocks, so copies of it
 /// (each but the last with its flush marker) chain into one stream.
 fn zero_bomb(mib: usize) -> Vec<u8> {
-    let (mut c, _) = pair(&params(true, true, 15, 15), &DeflateConfig::default());
+    let best = DeflateConfig::new().with_level(9).unwrap();
+    let (mut c, _) = pair(&params(true, true, 15, 15), &best);
     let chunk = compress(&mut c, &vec![0; MIB]);
     let mut bomb = Vec::with_capacity((chunk.len() + TAIL.len()) * mib);
     for i in 0..mib {

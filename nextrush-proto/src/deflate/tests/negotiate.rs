@@ -339,7 +339,26 @@ fn config_setters_validate() {
     assert!(DeflateConfig::new().with_client_max_window_bits(0).is_err());
     assert!(DeflateConfig::new().with_level(10).is_err());
     assert_eq!(DeflateConfig::new().with_level(0).unwrap().level(), 0);
-    assert_eq!(DeflateConfig::new().with_threshold(0).threshold(), 0);
+    assert_eq!(DeflateConfig::new().with_threshold(0).threshold(), Some(0));
+    assert_eq!(DeflateConfig::new().threshold(), None);
     assert_eq!(WindowBits::try_from(8), Ok(WindowBits::MIN));
     assert_eq!(WindowBits::try_from(16), Err(16));
+}
+
+#[test]
+fn the_threshold_follows_context_takeover_unless_set() {
+    use crate::deflate::Compressor;
+    let auto = DeflateConfig::default();
+    let fixed = DeflateConfig::new().with_threshold(500);
+    for (p, role, want_auto) in [
+        (params(false, false, 15, 15), Role::Server, 16),
+        (params(true, false, 15, 15), Role::Server, 128),
+        (params(true, false, 15, 15), Role::Client, 16),
+        (params(false, true, 15, 15), Role::Client, 128),
+    ] {
+        let c = Compressor::new(&p, role, &auto);
+        assert_eq!(c.threshold(), want_auto);
+        assert!(!c.should_compress(want_auto - 1) && c.should_compress(want_auto));
+        assert_eq!(Compressor::new(&p, role, &fixed).threshold(), 500);
+    }
 }

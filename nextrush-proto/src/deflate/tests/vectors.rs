@@ -28,9 +28,29 @@ fn client_decompressor(server_no_context_takeover: bool) -> Decompressor {
     )
 }
 
+/// The RFC's bytes are what zlib produces at its default level, 6. Other
+/// levels may choose other (valid) bytes: level 1 writes the second "Hello"
+/// as `02 13 00 00`.
+fn level_6() -> DeflateConfig {
+    DeflateConfig::new().with_level(6).unwrap()
+}
+
+#[test]
+fn every_level_refers_back_and_decodes() {
+    for level in 0..=9 {
+        let config = DeflateConfig::new().with_level(level).unwrap();
+        let (mut c, mut d) = pair(&params(false, false, 15, 15), &config);
+        let first = compress(&mut c, b"Hello");
+        let second = compress(&mut c, b"Hello");
+        assert!(level == 0 || second.len() < first.len(), "level {level}");
+        assert_eq!(decompress(&mut d, &first), b"Hello");
+        assert_eq!(decompress(&mut d, &second), b"Hello");
+    }
+}
+
 #[test]
 fn hello_compresses_to_the_rfc_bytes_and_the_second_refers_back() {
-    let (mut c, _) = pair(&params(false, false, 15, 15), &DeflateConfig::default());
+    let (mut c, _) = pair(&params(false, false, 15, 15), &level_6());
     assert_eq!(compress(&mut c, b"Hello"), HELLO, "§7.2.3.1");
     assert_eq!(
         compress(&mut c, b"Hello"),
@@ -43,7 +63,7 @@ fn hello_compresses_to_the_rfc_bytes_and_the_second_refers_back() {
 fn without_context_takeover_every_hello_is_the_same() {
     for role in [Role::Server, Role::Client] {
         let p = params(true, true, 15, 15);
-        let mut c = Compressor::new(&p, role, &DeflateConfig::default());
+        let mut c = Compressor::new(&p, role, &level_6());
         for _ in 0..3 {
             assert_eq!(
                 compress(&mut c, b"Hello"),
@@ -140,7 +160,7 @@ fn every_split_of_every_vector_decodes() {
 fn an_empty_final_fragment_is_a_single_zero_octet() {
     // §7.2.3.6: data of unknown size; the end is found after a flushed
     // fragment, so the final frame carries only `00`.
-    let (mut c, mut d) = pair(&params(false, false, 15, 15), &DeflateConfig::default());
+    let (mut c, mut d) = pair(&params(false, false, 15, 15), &level_6());
     let mut first = BytesMut::new();
     c.compress_fragment(b"Hello", false, &mut first).unwrap();
     assert!(c.in_message());
@@ -221,6 +241,33 @@ fn state_is_lazy_and_can_be_released() {
     // message does not refer back, and the peer still decodes it.
     assert!(c.release());
     let fresh = compress(&mut c, b"Hello");
-    assert_eq!(fresh, HELLO);
+    assert_eq!(
+        decompress(&mut Decompressor::new(&p, Role::Client), &fresh),
+        b"Hello"
+    );
     assert_eq!(decompress(&mut d, &fresh), b"Hello");
+}
+
+#[test]
+fn an_8_bit_window_is_honoured_with_zlibs_9_bit_window() {
+    // A 300-byte pseudo-random block repeated: every match is 300 bytes back.
+    let block: Vec<u8> = (0..300u32)
+        .map(|k| (k.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let data = block.repeat(20);
+    let max_distance = |bits: u8| {
+        let p = params(false, false, bits, 15);
+        let (mut c, mut d) = pair(&p, &level_6());
+        let mut stream = compress(&mut c, &data);
+        assert_eq!(decompress(&mut d, &stream), data);
+        stream.extend_from_slice(&crate::deflate::TAIL);
+        let inflated = super::puff::inflate(&stream).unwrap();
+        assert_eq!(inflated.data, data);
+        inflated.max_distance
+    };
+    assert!(max_distance(10) >= 300, "a 10-bit window uses the repeats");
+    // zlib never matches farther back than 2^w - 262: 250 bytes for w = 9,
+    // which an 8-bit (256-byte) window holds.
+    assert!(max_distance(9) <= 250);
+    assert!(max_distance(8) <= 250);
 }
