@@ -97,7 +97,9 @@ impl Compressor {
     /// DEFLATE data, sync-flushed, without the final `00 00 ff ff`.
     ///
     /// With no context takeover for our side, the context is reset after the
-    /// message (§7.2.1: the next message must not refer to this one).
+    /// message (§7.2.1: the next message must not refer to this one). Same
+    /// as [`compress_fragment`](Self::compress_fragment) with `fin`, so it
+    /// also ends a fragmented message in progress.
     ///
     /// # Errors
     /// [`CompressError`] if zlib fails (not expected); `out` is then as it

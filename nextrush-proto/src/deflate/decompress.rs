@@ -21,7 +21,7 @@ const MAX_STEP: usize = 1 << 20;
 /// Decompresses the messages we receive on one connection.
 ///
 /// Build one per connection with the agreed [`DeflateParams`] and our
-/// [`Role`]. The zlib state (~39 KiB, see the [module docs](super)) is
+/// [`Role`]. The zlib state (~46 KiB, see the [module docs](super)) is
 /// allocated on the first compressed frame.
 ///
 /// Feed it the payload of every frame of a compressed message (the message
@@ -119,13 +119,13 @@ impl Decompressor {
             .unwrap_or_else(|| Decompress::new_with_window_bits(false, bits));
         self.in_message = true;
         let result = self.frame(&mut state, input, fin, out, max_total);
-        match result {
-            Ok(()) => self.state = Some(state),
-            Err(_) => {
-                self.message_len = 0;
-                self.in_message = false;
-                self.stream_ended = false;
-            }
+        if result.is_ok() {
+            self.state = Some(state);
+        } else {
+            // The zlib state is dropped: the next message starts afresh.
+            self.message_len = 0;
+            self.in_message = false;
+            self.stream_ended = false;
         }
         result
     }
@@ -174,7 +174,7 @@ impl Decompressor {
                 return self.probe(state, input, max_total);
             }
             let want = step.min(remaining);
-            reserve_within(out, want, out.len() + remaining);
+            reserve_within(out, want, out.len().saturating_add(remaining));
             let start = out.len();
             out.resize(start + want, 0);
             let (in_before, out_before) = (state.total_in(), state.total_out());

@@ -158,12 +158,12 @@ pub fn negotiate_server(
         .filter(|offer| offer.name == EXTENSION_NAME)
         .find_map(|offer| Parsed::from_params(&offer.params, Kind::Offer).ok())
         .map(|offer| {
-            let params = accept_offer(&offer, config);
+            let params = accept_offer(offer, config);
             (params, params.to_string())
         })
 }
 
-fn accept_offer(offer: &Parsed, config: &DeflateConfig) -> DeflateParams {
+fn accept_offer(offer: Parsed, config: &DeflateConfig) -> DeflateParams {
     let ours = config.server_max_window_bits();
     let server_max_window_bits = match offer.server_max_window_bits {
         Some(theirs) => Some(min(theirs, ours)),
@@ -202,11 +202,13 @@ pub fn client_offer(config: &DeflateConfig) -> String {
     }
     let server_bits = config.server_max_window_bits();
     if server_bits < WindowBits::MAX {
-        offer.push_str(&format!("; server_max_window_bits={server_bits}"));
+        offer.push_str("; server_max_window_bits=");
+        offer.push_str(&server_bits.to_string());
     }
     let client_bits = config.client_max_window_bits();
     if client_bits < WindowBits::MAX {
-        offer.push_str(&format!("; client_max_window_bits={client_bits}"));
+        offer.push_str("; client_max_window_bits=");
+        offer.push_str(&client_bits.to_string());
     } else {
         offer.push_str("; client_max_window_bits");
     }
@@ -248,11 +250,11 @@ where
             .map_err(NegotiationError::InvalidParameter)?;
         accepted = Some(parsed);
     }
-    accepted.map(|r| check_response(&r, config)).transpose()
+    accepted.map(|r| check_response(r, config)).transpose()
 }
 
 fn check_response(
-    response: &Parsed,
+    response: Parsed,
     config: &DeflateConfig,
 ) -> Result<DeflateParams, NegotiationError> {
     // §7.1.1.1: a server accepts an offer with server_no_context_takeover by

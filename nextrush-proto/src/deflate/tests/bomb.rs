@@ -112,6 +112,11 @@ fn the_limit_is_inclusive_and_counts_the_whole_message() {
             .unwrap();
         assert_eq!(out.len(), 5000);
     }
+    // No limit at all.
+    let mut out = BytesMut::new();
+    d.decompress(&compress(&mut c, &msg), true, &mut out, usize::MAX)
+        .unwrap();
+    assert_eq!(out.len(), 5000);
     // An empty message fits a zero limit.
     let mut out = BytesMut::new();
     d.decompress(&compress(&mut c, b""), true, &mut out, 0)
