@@ -71,13 +71,14 @@ fn level(l: u32) -> DeflateConfig {
     DeflateConfig::new().with_level(l).unwrap_or_default()
 }
 
-/// Compresses `msgs` in order with a fresh compressor.
+/// Compresses `msgs` in order with a fresh compressor, also those that do
+/// not shrink (to measure their decompression).
 fn compress_all(p: &DeflateParams, config: &DeflateConfig, msgs: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut c = Compressor::new(p, Role::Server, config);
     msgs.iter()
         .map(|m| {
             let mut out = BytesMut::new();
-            c.compress(m, &mut out).unwrap_or_default();
+            c.compress_fragment(m, true, &mut out).unwrap_or_default();
             out.to_vec()
         })
         .collect()

@@ -26,9 +26,11 @@ pub struct CompressError(&'static str);
 /// the [module docs](super)) is allocated on the first message that is
 /// compressed.
 ///
-/// The caller decides per message whether to compress (typically: only
-/// messages of at least [`threshold`](Self::threshold) bytes), sets RSV1 on
-/// the first frame of a compressed message, and never on an uncompressed one.
+/// The caller decides per message whether to try (typically: only messages
+/// of at least [`threshold`](Self::threshold) bytes);
+/// [`compress`](Self::compress) may still decline a message that does not
+/// shrink. The caller sets RSV1 on the first frame of a compressed message,
+/// and never on an uncompressed one.
 #[derive(Debug)]
 pub struct Compressor {
     state: Option<Compress>,
@@ -96,16 +98,37 @@ impl Compressor {
     /// Compresses a whole message and appends its payload to `out`: the
     /// DEFLATE data, sync-flushed, without the final `00 00 ff ff`.
     ///
+    /// Returns `Ok(true)` when `out` holds the compressed payload (send it
+    /// with RSV1). Returns `Ok(false)` when the compressed form would not be
+    /// smaller than `payload` — random or already-compressed data, or an
+    /// empty message: `out` is left as it was, the compressor is reset so
+    /// that no later message refers to data the peer will not have seen,
+    /// and the caller sends the message uncompressed (RSV1 clear). With
+    /// context takeover that reset costs some ratio on the next few
+    /// messages; it never costs correctness.
+    ///
     /// With no context takeover for our side, the context is reset after the
-    /// message (§7.2.1: the next message must not refer to this one). Same
-    /// as [`compress_fragment`](Self::compress_fragment) with `fin`, so it
-    /// also ends a fragmented message in progress.
+    /// message (§7.2.1: the next message must not refer to this one). Called
+    /// while a fragmented message is in progress, it is the final fragment
+    /// of that message and always returns `Ok(true)`.
     ///
     /// # Errors
     /// [`CompressError`] if zlib fails (not expected); `out` is then as it
     /// was before the call.
-    pub fn compress(&mut self, payload: &[u8], out: &mut BytesMut) -> Result<(), CompressError> {
-        self.compress_fragment(payload, true, out)
+    pub fn compress(&mut self, payload: &[u8], out: &mut BytesMut) -> Result<bool, CompressError> {
+        let continues_message = self.in_message;
+        let start = out.len();
+        self.compress_fragment(payload, true, out)?;
+        if continues_message || out.len() - start < payload.len() {
+            return Ok(true);
+        }
+        out.truncate(start);
+        if !self.no_context_takeover {
+            if let Some(state) = &mut self.state {
+                state.reset();
+            }
+        }
+        Ok(false)
     }
 
     /// Compresses one fragment of a message sent in several frames and

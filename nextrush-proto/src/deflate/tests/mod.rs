@@ -36,10 +36,11 @@ pub(super) fn pair(p: &DeflateParams, config: &DeflateConfig) -> (Compressor, De
     )
 }
 
-/// Compresses a whole message into a fresh buffer.
+/// Compresses a whole message into a fresh buffer, even when that does not
+/// make it smaller (as the final fragment of a one-frame message).
 pub(super) fn compress(c: &mut Compressor, payload: &[u8]) -> Vec<u8> {
     let mut out = BytesMut::new();
-    c.compress(payload, &mut out).unwrap();
+    c.compress_fragment(payload, true, &mut out).unwrap();
     out.to_vec()
 }
 

@@ -85,25 +85,29 @@ fn send() -> impl Strategy<Value = Send> {
 }
 
 /// Compresses one message as the sender would: whole, or fragment by
-/// fragment. Returns the frame payloads.
-fn compress_message(c: &mut Compressor, m: &Send) -> Vec<Vec<u8>> {
-    let pieces = if m.send_cuts.is_empty() {
-        vec![&m.data[..]]
-    } else {
-        split(&m.data, &cuts(&m.send_cuts, m.data.len()))
-    };
+/// fragment. Returns the frame payloads, or `None` when the compressor found
+/// the message not worth compressing (it is then sent as is).
+fn compress_message(c: &mut Compressor, m: &Send) -> Option<Vec<Vec<u8>>> {
+    if m.send_cuts.is_empty() {
+        let mut out = BytesMut::new();
+        let compressed = c.compress(&m.data, &mut out).unwrap();
+        // Compressed means smaller; otherwise nothing was written.
+        assert!(if compressed {
+            out.len() < m.data.len()
+        } else {
+            out.is_empty()
+        });
+        return compressed.then(|| vec![out.to_vec()]);
+    }
+    let pieces = split(&m.data, &cuts(&m.send_cuts, m.data.len()));
     let last = pieces.len() - 1;
     let mut frames = Vec::new();
     for (i, piece) in pieces.into_iter().enumerate() {
         let mut out = BytesMut::new();
-        if m.send_cuts.is_empty() {
-            c.compress(piece, &mut out).unwrap();
-        } else {
-            c.compress_fragment(piece, i == last, &mut out).unwrap();
-        }
+        c.compress_fragment(piece, i == last, &mut out).unwrap();
         frames.push(out.to_vec());
     }
-    frames
+    Some(frames)
 }
 
 /// Sends `msgs` from `c` to `d`; returns the compressed stream (payloads
@@ -111,7 +115,10 @@ fn compress_message(c: &mut Compressor, m: &Send) -> Vec<Vec<u8>> {
 fn exchange(c: &mut Compressor, d: &mut Decompressor, msgs: &[Send]) -> (Vec<u8>, Vec<u8>) {
     let (mut stream, mut carried) = (Vec::new(), Vec::new());
     for m in msgs.iter().filter(|m| m.compressed) {
-        let frames = compress_message(c, m);
+        // Not worth compressing: sent as is, the decompressor never sees it.
+        let Some(frames) = compress_message(c, m) else {
+            continue;
+        };
         let joined = frames.concat();
         // Frames are arbitrary cuts of the message's compressed bytes.
         let frames = if m.wire_cuts.is_empty() {
@@ -234,7 +241,7 @@ proptest! {
         let mut c = Compressor::new(&p, Role::Client, &DeflateConfig::default());
         let mut d = Decompressor::new(&p, Role::Server);
         let mut payload = BytesMut::new();
-        c.compress(&data, &mut payload).unwrap();
+        c.compress_fragment(&data, true, &mut payload).unwrap();
         let frames = split(&payload, &cuts(&wire_cuts, payload.len()));
         let mut out = BytesMut::new();
         let last = frames.len() - 1;

@@ -271,3 +271,29 @@ fn an_8_bit_window_is_honoured_with_zlibs_9_bit_window() {
     assert!(max_distance(9) <= 250);
     assert!(max_distance(8) <= 250);
 }
+
+#[test]
+fn incompressible_messages_are_sent_as_they_are_and_the_stream_stays_in_step() {
+    let mut random = vec![0; 4000];
+    crate::Entropy::fill(&mut crate::SeededEntropy::new(9), &mut random);
+    let chat = b"{\"type\":\"message\",\"room\":\"lobby\",\"text\":\"hello hello hello\"}";
+    for level in [1, 6] {
+        for nct in [false, true] {
+            let config = DeflateConfig::new().with_level(level).unwrap();
+            let (mut c, mut d) = pair(&params(nct, nct, 15, 15), &config);
+            let mut out = BytesMut::from(&b"frame header"[..]);
+            assert_eq!(c.compress(chat, &mut out), Ok(true));
+            let first = out.split_off(12);
+            assert_eq!(decompress(&mut d, &first), chat);
+            // Random data and the empty message do not shrink: nothing is
+            // written and the caller sends them uncompressed.
+            assert_eq!(c.compress(&random, &mut out), Ok(false));
+            assert_eq!(c.compress(b"", &mut out), Ok(false));
+            assert_eq!(&out[..], b"frame header");
+            // The peer never sees them; the next message decodes.
+            let mut next = BytesMut::new();
+            assert_eq!(c.compress(chat, &mut next), Ok(true));
+            assert_eq!(decompress(&mut d, &next), chat, "level {level}, nct {nct}");
+        }
+    }
+}
