@@ -123,10 +123,12 @@ impl Compressor {
             return Ok(true);
         }
         out.truncate(start);
-        if !self.no_context_takeover {
-            if let Some(state) = &mut self.state {
-                state.reset();
-            }
+        // Without takeover the reset already happened at the end of the
+        // message; with it, the window now holds data the peer will not see.
+        if !self.no_context_takeover
+            && let Some(state) = &mut self.state
+        {
+            state.reset();
         }
         Ok(false)
     }
