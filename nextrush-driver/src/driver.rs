@@ -171,11 +171,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 }
                 ProtoEvent::Closed(reason) => {
                     self.on_closed(&s, &reason, now);
-                    if let CloseReason::Clean {
-                        frame,
-                        initiator: nextrush_proto::Side::Peer,
-                    } = &reason
-                    {
+                    if let CloseReason::Clean { frame, initiator: nextrush_proto::Side::Peer } = &reason {
                         s.incoming.push_back(Event::Close(frame.clone()));
                     }
                     s.closed = Some(reason);
@@ -211,18 +207,14 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 tracing::info!(error = %other, "connection failed");
             }
         }
-        self.outcome = Some(Outcome {
-            reason: reason.clone(),
-        });
+        self.outcome = Some(Outcome { reason: reason.clone() });
     }
 
     /// Runs due timers; arms the runtime timer for the next deadline.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
         let deadline = {
             let s = lock(&self.shared);
-            s.conn
-                .poll_timeout()
-                .or(self.linger_until.filter(|_| s.conn.is_closed()))
+            s.conn.poll_timeout().or(self.linger_until.filter(|_| s.conn.is_closed()))
         };
         let Some(deadline) = deadline else {
             return false;
@@ -246,11 +238,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         let mut progress = false;
         {
             let mut s = lock(&self.shared);
-            if !s
-                .driver_waker
-                .as_ref()
-                .is_some_and(|w| w.will_wake(cx.waker()))
-            {
+            if !s.driver_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 s.driver_waker = Some(cx.waker().clone());
             }
         }
@@ -294,9 +282,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         self.done = true;
         if self.outcome.is_none() {
             // Aborted (shutdown timeout) before the protocol finished.
-            self.outcome = Some(Outcome {
-                reason: CloseReason::Eof,
-            });
+            self.outcome = Some(Outcome { reason: CloseReason::Eof });
         }
         self.read_buf = BytesMut::new();
         self.write_buf = Vec::new();

@@ -50,9 +50,7 @@ pub(crate) async fn read_until<R: Runtime, T: Transport>(
             Poll::Pending => {}
         }
         match deadline {
-            Some(at) if rt.now() >= at || timer.poll_at(cx, at).is_ready() => {
-                Poll::Ready(Ok(ReadOutcome::TimedOut))
-            }
+            Some(at) if rt.now() >= at || timer.poll_at(cx, at).is_ready() => Poll::Ready(Ok(ReadOutcome::TimedOut)),
             _ => Poll::Pending,
         }
     })

@@ -19,9 +19,7 @@ mod server;
 mod socket;
 mod stats;
 
-pub use client::{
-    Backoff, Client, ClientOptions, ReconnectEvent, ReconnectOptions, ReconnectingClient,
-};
+pub use client::{Backoff, Client, ClientOptions, ReconnectEvent, ReconnectOptions, ReconnectingClient};
 pub use error::Error;
 pub use runtime::{Listener, Runtime, Timer, Transport, WrapIo};
 pub use server::{App, BoxError, Options, Request, ServerEvent, Verified};
@@ -32,6 +30,5 @@ pub use bytes::Bytes;
 pub use nextrush_proto as proto;
 pub use nextrush_proto::handshake::Rejection;
 pub use nextrush_proto::{
-    CloseCode, CloseFrame, CloseReason, Message, MessageKind, RateLimitAction, ReadyState,
-    Utf8Bytes,
+    CloseCode, CloseFrame, CloseReason, Message, MessageKind, RateLimitAction, ReadyState, Utf8Bytes,
 };

@@ -39,11 +39,7 @@ pub trait Runtime: Clone + Default + Send + Sync + Unpin + 'static {
 
     /// Opens a TCP connection to `host:port` (resolving the name), with
     /// `TCP_NODELAY` set.
-    fn connect(
-        &self,
-        host: &str,
-        port: u16,
-    ) -> impl Future<Output = io::Result<Self::TcpStream>> + Send;
+    fn connect(&self, host: &str, port: u16) -> impl Future<Output = io::Result<Self::TcpStream>> + Send;
 
     /// Waits until `deadline` on this runtime's clock.
     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send {
@@ -79,11 +75,7 @@ pub trait Listener: Send + Sync + 'static {
 pub trait Transport: Send + Unpin + 'static {
     /// Reads into the spare capacity of `buf` (appending), returning the
     /// number of bytes read; 0 means end of stream.
-    fn poll_read_buf(
-        &mut self,
-        cx: &mut Context<'_>,
-        buf: &mut BytesMut,
-    ) -> Poll<io::Result<usize>>;
+    fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>>;
 
     /// Writes some of `buf`.
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;

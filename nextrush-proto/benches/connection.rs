@@ -11,12 +11,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use nextrush_proto::frame::{FrameHead, MAX_HEAD_LEN, Opcode, apply_mask};
 use nextrush_proto::{Config, Connection, Event, Message, SeededEntropy};
 
-const SIZES: [(usize, &str); 4] = [
-    (20, "20B"),
-    (1024, "1KiB"),
-    (16 * 1024, "16KiB"),
-    (1 << 20, "1MiB"),
-];
+const SIZES: [(usize, &str); 4] = [(20, "20B"), (1024, "1KiB"), (16 * 1024, "16KiB"), (1 << 20, "1MiB")];
 
 /// JSON-like chat text: what most text messages look like.
 fn text_payload(len: usize) -> String {
@@ -39,13 +34,7 @@ fn unicode_payload(len: usize) -> String {
 
 fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
     let key = [0x12, 0x34, 0x56, 0x78];
-    let head = FrameHead {
-        fin: true,
-        rsv: 0,
-        opcode: Opcode::Text,
-        mask: Some(key),
-        len: payload.len() as u64,
-    };
+    let head = FrameHead { fin: true, rsv: 0, opcode: Opcode::Text, mask: Some(key), len: payload.len() as u64 };
     let mut buf = [0; MAX_HEAD_LEN];
     let n = head.encode(&mut buf);
     let mut out = buf[..n].to_vec();
@@ -55,9 +44,7 @@ fn masked_text_frame(payload: &[u8]) -> Vec<u8> {
 }
 
 fn config() -> Config {
-    Config::default()
-        .max_frame_size(2 << 20)
-        .max_message_size(2 << 20)
+    Config::default().max_frame_size(2 << 20).max_message_size(2 << 20)
 }
 
 fn receive(c: &mut Criterion) {
@@ -83,23 +70,19 @@ fn receive_group(c: &mut Criterion, group_name: &str, make: fn(usize) -> String)
             });
         });
         // The adapters read into a buffer and hand it over without a copy.
-        group.bench_with_input(
-            BenchmarkId::new("nextrush_owned", name),
-            &wire,
-            |b, wire| {
-                b.iter_batched(
-                    || bytes::BytesMut::from(&wire[..]),
-                    |buf| {
-                        conn.receive_owned(now, buf);
-                        match conn.poll_event() {
-                            Some(Event::Message(m)) => black_box(m),
-                            other => panic!("unexpected {other:?}"),
-                        };
-                    },
-                    criterion::BatchSize::LargeInput,
-                );
-            },
-        );
+        group.bench_with_input(BenchmarkId::new("nextrush_owned", name), &wire, |b, wire| {
+            b.iter_batched(
+                || bytes::BytesMut::from(&wire[..]),
+                |buf| {
+                    conn.receive_owned(now, buf);
+                    match conn.poll_event() {
+                        Some(Event::Message(m)) => black_box(m),
+                        other => panic!("unexpected {other:?}"),
+                    };
+                },
+                criterion::BatchSize::LargeInput,
+            );
+        });
         let mut dst = vec![0u8; wire.len()];
         group.bench_with_input(BenchmarkId::new("memcpy", name), &wire, |b, wire| {
             b.iter(|| {
@@ -127,8 +110,7 @@ fn send(c: &mut Criterion) {
                 black_box(server.poll_transmit(&mut out));
             });
         });
-        let mut client =
-            Connection::client(config(), now, Box::new(SeededEntropy::new(1))).unwrap();
+        let mut client = Connection::client(config(), now, Box::new(SeededEntropy::new(1))).unwrap();
         group.bench_with_input(BenchmarkId::new("client_masked", name), &message, |b, m| {
             b.iter(|| {
                 out.clear();

@@ -94,9 +94,6 @@ impl CloseFrame {
     /// Makes a close frame body from a code and a reason.
     #[must_use]
     pub fn new(code: CloseCode, reason: impl Into<Utf8Bytes>) -> Self {
-        Self {
-            code,
-            reason: reason.into(),
-        }
+        Self { code, reason: reason.into() }
     }
 }

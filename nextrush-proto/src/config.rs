@@ -4,16 +4,6 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 
-/// Which end of the connection this is (RFC 6455 §5.1: clients mask, servers
-/// do not).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Accepts connections; receives masked frames, sends unmasked ones.
-    Server,
-    /// Opens connections; masks every frame it sends.
-    Client,
-}
-
 /// What to do when a peer sends more messages than the rate limit allows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RateLimitAction {

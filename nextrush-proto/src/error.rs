@@ -103,6 +103,9 @@ pub enum SendError {
     /// continuation with none started.
     #[error("fragmented message state violated: {0}")]
     Fragmentation(&'static str),
+    /// The compressor failed (zlib reported an internal error).
+    #[error("compression failed")]
+    Compression,
     /// The message exceeds the local `max_message_size`.
     #[error("message of {size} bytes exceeds the limit of {limit}")]
     TooBig {
@@ -124,6 +127,18 @@ pub enum ConfigError {
     /// of settings contradict each other.
     #[error("inconsistent settings: {0}")]
     Inconsistent(&'static str),
+    /// A setting outside its allowed range (e.g. deflate window bits 8–15).
+    #[error("{setting} = {value} is outside {min}..={max}")]
+    OutOfRange {
+        /// The setting's name.
+        setting: &'static str,
+        /// The rejected value.
+        value: u64,
+        /// The smallest allowed value.
+        min: u64,
+        /// The largest allowed value.
+        max: u64,
+    },
 }
 
 /// Which timer fired.

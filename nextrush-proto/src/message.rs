@@ -34,7 +34,6 @@ impl Utf8Bytes {
     }
 
     /// Wraps bytes the caller has already validated.
-    #[allow(dead_code, reason = "used by the frame decoder, not merged yet")]
     pub(crate) fn from_validated(bytes: Bytes) -> Self {
         debug_assert!(std::str::from_utf8(&bytes).is_ok());
         Self(bytes)

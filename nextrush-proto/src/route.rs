@@ -85,10 +85,7 @@ impl Params {
     /// The value captured for `name`.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| &**n == name)
-            .map(|(_, v)| v.as_str())
+        self.pairs.iter().find(|(n, _)| &**n == name).map(|(_, v)| v.as_str())
     }
 
     /// All `(name, value)` pairs, in pattern order.
@@ -169,22 +166,12 @@ impl<H> Router<H> {
     pub fn add(&mut self, pattern: &str, handler: H) -> Result<(), RouteError> {
         let segments = parse_pattern(pattern)?;
         let clash = self.routes.iter().find(|r| {
-            r.segments.len() == segments.len()
-                && r.segments
-                    .iter()
-                    .zip(&segments)
-                    .all(|(a, b)| a.same_shape(b))
+            r.segments.len() == segments.len() && r.segments.iter().zip(&segments).all(|(a, b)| a.same_shape(b))
         });
         if let Some(existing) = clash {
-            return Err(RouteError::Conflict {
-                existing: existing.pattern.clone(),
-            });
+            return Err(RouteError::Conflict { existing: existing.pattern.clone() });
         }
-        self.routes.push(Route {
-            pattern: pattern.to_owned(),
-            segments,
-            handler,
-        });
+        self.routes.push(Route { pattern: pattern.to_owned(), segments, handler });
         Ok(())
     }
 
@@ -194,18 +181,13 @@ impl<H> Router<H> {
     #[must_use]
     pub fn find(&self, path: &str) -> Option<(&H, Params)> {
         let rest = path.strip_prefix('/')?;
-        let decoded: Vec<Option<Cow<'_, str>>> = rest
-            .split('/')
-            .map(|s| percent::decode_utf8(s, false))
-            .collect();
+        let decoded: Vec<Option<Cow<'_, str>>> = rest.split('/').map(|s| percent::decode_utf8(s, false)).collect();
         let mut best: Option<(&Route<H>, Params)> = None;
         for route in &self.routes {
             let Some(params) = match_route(&route.segments, &decoded) else {
                 continue;
             };
-            let better = best
-                .as_ref()
-                .is_none_or(|(b, _)| more_specific(&route.segments, &b.segments));
+            let better = best.as_ref().is_none_or(|(b, _)| more_specific(&route.segments, &b.segments));
             if better {
                 best = Some((route, params));
             }
@@ -232,9 +214,7 @@ impl<H> Router<H> {
 }
 
 fn parse_pattern(pattern: &str) -> Result<Vec<Segment>, RouteError> {
-    let rest = pattern
-        .strip_prefix('/')
-        .ok_or(RouteError::MissingLeadingSlash)?;
+    let rest = pattern.strip_prefix('/').ok_or(RouteError::MissingLeadingSlash)?;
     let raw: Vec<&str> = rest.split('/').collect();
     let mut segments = Vec::with_capacity(raw.len());
     let mut names: Vec<Arc<str>> = Vec::new();

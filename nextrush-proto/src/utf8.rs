@@ -20,10 +20,7 @@ impl Utf8Validator {
     /// A validator at the start of a message.
     #[must_use]
     pub const fn new() -> Self {
-        Self {
-            pending: [0; 4],
-            pending_len: 0,
-        }
+        Self { pending: [0; 4], pending_len: 0 }
     }
 
     /// Checks the next piece of the message.

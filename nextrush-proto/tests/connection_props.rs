@@ -52,13 +52,7 @@ fn fragmented(msg: &Message, cuts: &[usize], mask: [u8; 4], pings: bool) -> Vec<
             (0, Message::Binary(_)) => Opcode::Binary,
             _ => Opcode::Continuation,
         };
-        out.extend(frame(
-            i + 1 == ends.len(),
-            0,
-            opcode,
-            &payload[start..end],
-            Some(mask),
-        ));
+        out.extend(frame(i + 1 == ends.len(), 0, opcode, &payload[start..end], Some(mask)));
         if pings && i + 1 < ends.len() {
             out.extend(frame(true, 0, Opcode::Ping, b"between", Some(mask)));
         }

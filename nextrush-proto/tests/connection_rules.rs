@@ -8,41 +8,29 @@ use bytes::Bytes;
 use common::*;
 use nextrush_proto::frame::Opcode;
 use nextrush_proto::{
-    CloseCode, CloseFrame, CloseReason, Config, Event, Message, ProtocolError, RateLimit,
-    RateLimitAction, ReadyState, SendError, Side, Timer,
+    CloseCode, CloseFrame, CloseReason, Config, Event, Message, ProtocolError, RateLimit, RateLimitAction, ReadyState,
+    SendError, Side, Timer,
 };
 
 #[test]
 fn rfc6455_5_1_server_rejects_unmasked_frame() {
     let (code, reason) = server_fails_with(&frame(true, 0, Opcode::Text, b"hi", None));
-    assert_eq!(
-        (code, reason),
-        (1002, CloseReason::Protocol(ProtocolError::UnmaskedFrame))
-    );
+    assert_eq!((code, reason), (1002, CloseReason::Protocol(ProtocolError::UnmaskedFrame)));
 }
 
 #[test]
 fn rfc6455_5_1_client_rejects_masked_frame() {
     let (mut conn, now) = client(Config::default());
-    conn.receive(
-        now,
-        &frame(true, 0, Opcode::Text, b"hi", Some([1, 2, 3, 4])),
-    );
+    conn.receive(now, &frame(true, 0, Opcode::Text, b"hi", Some([1, 2, 3, 4])));
     let out = transmit(&mut conn);
     assert_eq!(sent_close_code(&out), Some(1002));
-    assert!(matches!(
-        events(&mut conn)[..],
-        [Event::Closed(CloseReason::Protocol(
-            ProtocolError::MaskedFrame
-        ))]
-    ));
+    assert!(matches!(events(&mut conn)[..], [Event::Closed(CloseReason::Protocol(ProtocolError::MaskedFrame))]));
 }
 
 #[test]
 fn rfc6455_5_2_reserved_bits_without_extension() {
     for rsv in 1..8 {
-        let (code, _) =
-            server_fails_with(&frame(true, rsv, Opcode::Text, b"x", Some([1, 2, 3, 4])));
+        let (code, _) = server_fails_with(&frame(true, rsv, Opcode::Text, b"x", Some([1, 2, 3, 4])));
         assert_eq!(code, 1002, "rsv {rsv:#b}");
     }
 }
@@ -51,10 +39,7 @@ fn rfc6455_5_2_reserved_bits_without_extension() {
 fn rfc6455_5_2_unknown_opcode() {
     let mut bytes = client_frame(true, Opcode::Binary, b"x");
     bytes[0] = 0x80 | 0x3;
-    assert_eq!(
-        server_fails_with(&bytes),
-        (1002, CloseReason::Protocol(ProtocolError::UnknownOpcode(3)))
-    );
+    assert_eq!(server_fails_with(&bytes), (1002, CloseReason::Protocol(ProtocolError::UnknownOpcode(3))));
 }
 
 #[test]
@@ -66,13 +51,7 @@ fn rfc6455_5_5_control_frame_over_125_bytes() {
 #[test]
 fn rfc6455_5_5_fragmented_control_frame() {
     let (code, reason) = server_fails_with(&client_frame(false, Opcode::Ping, b"x"));
-    assert_eq!(
-        (code, reason),
-        (
-            1002,
-            CloseReason::Protocol(ProtocolError::FragmentedControl)
-        )
-    );
+    assert_eq!((code, reason), (1002, CloseReason::Protocol(ProtocolError::FragmentedControl)));
 }
 
 #[test]
@@ -82,29 +61,14 @@ fn rfc6455_5_4_control_frames_interleave_with_fragments() {
     input.extend(client_frame(true, Opcode::Ping, b"p"));
     input.extend(client_frame(true, Opcode::Continuation, b"lo"));
     conn.receive(now, &input);
-    assert_eq!(
-        events(&mut conn),
-        vec![
-            Event::Ping(Bytes::from_static(b"p")),
-            Event::Message(Message::text("Hello"))
-        ]
-    );
-    assert_eq!(
-        decode_all(&transmit(&mut conn)),
-        vec![(Opcode::Pong, true, b"p".to_vec())]
-    );
+    assert_eq!(events(&mut conn), vec![Event::Ping(Bytes::from_static(b"p")), Event::Message(Message::text("Hello"))]);
+    assert_eq!(decode_all(&transmit(&mut conn)), vec![(Opcode::Pong, true, b"p".to_vec())]);
 }
 
 #[test]
 fn rfc6455_5_4_continuation_without_start() {
     let (code, reason) = server_fails_with(&client_frame(true, Opcode::Continuation, b"x"));
-    assert_eq!(
-        (code, reason),
-        (
-            1002,
-            CloseReason::Protocol(ProtocolError::UnexpectedContinuation)
-        )
-    );
+    assert_eq!((code, reason), (1002, CloseReason::Protocol(ProtocolError::UnexpectedContinuation)));
 }
 
 #[test]
@@ -112,46 +76,26 @@ fn rfc6455_5_4_data_frame_inside_fragmented_message() {
     let mut input = client_frame(false, Opcode::Text, b"a");
     input.extend(client_frame(true, Opcode::Binary, b"b"));
     let (code, reason) = server_fails_with(&input);
-    assert_eq!(
-        (code, reason),
-        (
-            1002,
-            CloseReason::Protocol(ProtocolError::ExpectedContinuation)
-        )
-    );
+    assert_eq!((code, reason), (1002, CloseReason::Protocol(ProtocolError::ExpectedContinuation)));
 }
 
 #[test]
 fn rfc6455_5_5_1_close_payload_of_one_byte() {
     let (code, reason) = server_fails_with(&client_frame(true, Opcode::Close, &[3]));
-    assert_eq!(
-        (code, reason),
-        (1002, CloseReason::Protocol(ProtocolError::CloseOneByte))
-    );
+    assert_eq!((code, reason), (1002, CloseReason::Protocol(ProtocolError::CloseOneByte)));
 }
 
 #[test]
 fn rfc6455_7_4_invalid_close_codes() {
-    for bad in [
-        0u16, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535,
-    ] {
-        let (code, reason) =
-            server_fails_with(&client_frame(true, Opcode::Close, &bad.to_be_bytes()));
-        assert_eq!(
-            (code, reason),
-            (
-                1002,
-                CloseReason::Protocol(ProtocolError::InvalidCloseCode(bad))
-            )
-        );
+    for bad in [0u16, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535] {
+        let (code, reason) = server_fails_with(&client_frame(true, Opcode::Close, &bad.to_be_bytes()));
+        assert_eq!((code, reason), (1002, CloseReason::Protocol(ProtocolError::InvalidCloseCode(bad))));
     }
 }
 
 #[test]
 fn rfc6455_7_4_valid_close_codes_are_echoed() {
-    for good in [
-        1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999,
-    ] {
+    for good in [1000u16, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999] {
         let (mut conn, now) = server(Config::default());
         conn.receive(now, &client_frame(true, Opcode::Close, &good.to_be_bytes()));
         assert_eq!(sent_close_code(&transmit(&mut conn)), Some(good));
@@ -169,10 +113,7 @@ fn rfc6455_7_4_valid_close_codes_are_echoed() {
 fn rfc6455_5_5_1_empty_close_is_echoed_empty() {
     let (mut conn, now) = server(Config::default());
     conn.receive(now, &client_frame(true, Opcode::Close, b""));
-    assert_eq!(
-        decode_all(&transmit(&mut conn)),
-        vec![(Opcode::Close, true, vec![])]
-    );
+    assert_eq!(decode_all(&transmit(&mut conn)), vec![(Opcode::Close, true, vec![])]);
     let closed = events(&mut conn);
     assert!(matches!(&closed[..], [Event::Closed(r)] if r.code() == CloseCode::NO_STATUS));
 }
@@ -182,10 +123,7 @@ fn rfc6455_8_1_invalid_utf8_in_close_reason() {
     let mut payload = 1000u16.to_be_bytes().to_vec();
     payload.extend_from_slice(b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80");
     let (code, reason) = server_fails_with(&client_frame(true, Opcode::Close, &payload));
-    assert_eq!(
-        (code, reason),
-        (1007, CloseReason::Protocol(ProtocolError::InvalidUtf8))
-    );
+    assert_eq!((code, reason), (1007, CloseReason::Protocol(ProtocolError::InvalidUtf8)));
 }
 
 #[test]
@@ -218,11 +156,7 @@ fn rfc6455_8_1_code_point_split_over_fragments_is_fine() {
 
 #[test]
 fn rfc6455_10_4_frame_over_max_frame_size_rejected_from_the_head() {
-    let (mut conn, now) = server(
-        Config::default()
-            .max_frame_size(1000)
-            .max_message_size(4000),
-    );
+    let (mut conn, now) = server(Config::default().max_frame_size(1000).max_message_size(4000));
     // Only the head of a 1001-byte frame: rejected before any payload arrives.
     conn.receive(now, &client_frame(true, Opcode::Binary, &[0; 1001])[..8]);
     assert_eq!(sent_close_code(&transmit(&mut conn)), Some(1009));
@@ -230,20 +164,14 @@ fn rfc6455_10_4_frame_over_max_frame_size_rejected_from_the_head() {
 
 #[test]
 fn rfc6455_10_4_message_over_max_message_size_across_fragments() {
-    let (mut conn, now) = server(
-        Config::default()
-            .max_frame_size(1000)
-            .max_message_size(1500),
-    );
+    let (mut conn, now) = server(Config::default().max_frame_size(1000).max_message_size(1500));
     let mut input = client_frame(false, Opcode::Binary, &[0; 1000]);
     input.extend(client_frame(true, Opcode::Continuation, &[0; 501])[..8].iter());
     conn.receive(now, &input);
     assert_eq!(sent_close_code(&transmit(&mut conn)), Some(1009));
     assert!(matches!(
         events(&mut conn)[..],
-        [Event::Closed(CloseReason::Protocol(
-            ProtocolError::MessageTooBig { limit: 1500 }
-        ))]
+        [Event::Closed(CloseReason::Protocol(ProtocolError::MessageTooBig { limit: 1500 }))]
     ));
 }
 
@@ -251,14 +179,8 @@ fn rfc6455_10_4_message_over_max_message_size_across_fragments() {
 fn rfc6455_5_5_2_ping_answered_with_pong_automatically() {
     let (mut conn, now) = server(Config::default());
     conn.receive(now, &client_frame(true, Opcode::Ping, b"hello"));
-    assert_eq!(
-        decode_all(&transmit(&mut conn)),
-        vec![(Opcode::Pong, true, b"hello".to_vec())]
-    );
-    assert_eq!(
-        events(&mut conn),
-        vec![Event::Ping(Bytes::from_static(b"hello"))]
-    );
+    assert_eq!(decode_all(&transmit(&mut conn)), vec![(Opcode::Pong, true, b"hello".to_vec())]);
+    assert_eq!(events(&mut conn), vec![Event::Ping(Bytes::from_static(b"hello"))]);
 }
 
 #[test]
@@ -305,16 +227,10 @@ fn rfc6455_7_1_2_we_close_and_peer_replies() {
     let (mut conn, now) = server(Config::default());
     conn.close(now, CloseCode::GOING_AWAY, "bye").unwrap();
     assert_eq!(conn.ready_state(), ReadyState::Closing);
-    assert_eq!(
-        decode_all(&transmit(&mut conn)),
-        vec![(Opcode::Close, true, b"\x03\xe9bye".to_vec())]
-    );
+    assert_eq!(decode_all(&transmit(&mut conn)), vec![(Opcode::Close, true, b"\x03\xe9bye".to_vec())]);
     // Messages still arrive while we wait for the reply.
     conn.receive(now, &client_frame(true, Opcode::Text, b"in flight"));
-    conn.receive(
-        now,
-        &client_frame(true, Opcode::Close, &1001u16.to_be_bytes()),
-    );
+    conn.receive(now, &client_frame(true, Opcode::Close, &1001u16.to_be_bytes()));
     assert!(transmit(&mut conn).is_empty(), "no second close");
     assert_eq!(
         events(&mut conn),
@@ -337,10 +253,7 @@ fn close_timeout_when_peer_never_answers() {
     conn.handle_timeout(now + Duration::from_secs(1));
     assert!(events(&mut conn).is_empty());
     conn.handle_timeout(now + Duration::from_secs(2));
-    assert_eq!(
-        events(&mut conn),
-        vec![Event::Closed(CloseReason::TimedOut(Timer::Close))]
-    );
+    assert_eq!(events(&mut conn), vec![Event::Closed(CloseReason::TimedOut(Timer::Close))]);
     assert_eq!(conn.poll_timeout(), None);
 }
 
@@ -348,22 +261,14 @@ fn close_timeout_when_peer_never_answers() {
 fn sending_invalid_close_codes_is_refused() {
     let (mut conn, now) = server(Config::default());
     for code in [1005, 1006, 1015, 999, 5000] {
-        assert_eq!(
-            conn.close(now, CloseCode(code), ""),
-            Err(SendError::InvalidCloseCode(CloseCode(code)))
-        );
+        assert_eq!(conn.close(now, CloseCode(code), ""), Err(SendError::InvalidCloseCode(CloseCode(code))));
     }
-    assert_eq!(
-        conn.close(now, CloseCode::NORMAL, &"x".repeat(124)),
-        Err(SendError::ControlTooLong(126))
-    );
+    assert_eq!(conn.close(now, CloseCode::NORMAL, &"x".repeat(124)), Err(SendError::ControlTooLong(126)));
 }
 
 #[test]
 fn keepalive_ping_when_idle_then_pong_timeout() {
-    let cfg = Config::default()
-        .ping_interval(Some(Duration::from_secs(30)))
-        .pong_timeout(Duration::from_secs(5));
+    let cfg = Config::default().ping_interval(Some(Duration::from_secs(30))).pong_timeout(Duration::from_secs(5));
     let (mut conn, start) = server(cfg);
     assert_eq!(conn.poll_timeout(), Some(start + Duration::from_secs(30)));
     // Traffic pushes the ping back.
@@ -372,21 +277,12 @@ fn keepalive_ping_when_idle_then_pong_timeout() {
     assert_eq!(conn.poll_timeout(), Some(t10 + Duration::from_secs(30)));
     let t40 = t10 + Duration::from_secs(30);
     conn.handle_timeout(t40);
-    assert_eq!(
-        decode_all(&transmit(&mut conn)),
-        vec![(Opcode::Ping, true, vec![])]
-    );
+    assert_eq!(decode_all(&transmit(&mut conn)), vec![(Opcode::Ping, true, vec![])]);
     assert_eq!(conn.poll_timeout(), Some(t40 + Duration::from_secs(5)));
     conn.handle_timeout(t40 + Duration::from_secs(5));
     let evs = events(&mut conn);
-    assert_eq!(
-        evs.last(),
-        Some(&Event::Closed(CloseReason::TimedOut(Timer::Pong)))
-    );
-    assert!(
-        transmit(&mut conn).is_empty(),
-        "a dead peer gets no close frame"
-    );
+    assert_eq!(evs.last(), Some(&Event::Closed(CloseReason::TimedOut(Timer::Pong))));
+    assert!(transmit(&mut conn).is_empty(), "a dead peer gets no close frame");
 }
 
 #[test]
@@ -396,36 +292,20 @@ fn keepalive_pong_measures_rtt() {
     let t30 = start + Duration::from_secs(30);
     conn.handle_timeout(t30);
     let _ = transmit(&mut conn);
-    conn.receive(
-        t30 + Duration::from_millis(40),
-        &client_frame(true, Opcode::Pong, b""),
-    );
+    conn.receive(t30 + Duration::from_millis(40), &client_frame(true, Opcode::Pong, b""));
     assert_eq!(conn.rtt(), Some(Duration::from_millis(40)));
-    assert_eq!(
-        conn.poll_timeout(),
-        Some(t30 + Duration::from_millis(40) + Duration::from_secs(30))
-    );
+    assert_eq!(conn.poll_timeout(), Some(t30 + Duration::from_millis(40) + Duration::from_secs(30)));
 }
 
 #[test]
 fn rate_limit_drop_and_close() {
-    let limit = |action| RateLimit {
-        messages: 2,
-        window: Duration::from_secs(1),
-        action,
-    };
+    let limit = |action| RateLimit { messages: 2, window: Duration::from_secs(1), action };
     let (mut conn, now) = server(Config::default().rate_limit(Some(limit(RateLimitAction::Drop))));
     for _ in 0..3 {
         conn.receive(now, &client_frame(true, Opcode::Text, b"m"));
     }
-    conn.receive(
-        now + Duration::from_secs(1),
-        &client_frame(true, Opcode::Text, b"m"),
-    );
-    let kinds: Vec<_> = events(&mut conn)
-        .into_iter()
-        .map(|e| matches!(e, Event::RateLimited))
-        .collect();
+    conn.receive(now + Duration::from_secs(1), &client_frame(true, Opcode::Text, b"m"));
+    let kinds: Vec<_> = events(&mut conn).into_iter().map(|e| matches!(e, Event::RateLimited)).collect();
     assert_eq!(kinds, [false, false, true, false]);
 
     let (mut conn, now) = server(Config::default().rate_limit(Some(limit(RateLimitAction::Close))));
@@ -446,10 +326,7 @@ fn client_masks_every_frame_and_server_reads_them() {
     server.receive(now, &wire);
     assert_eq!(
         events(&mut server),
-        vec![
-            Event::Message(Message::text("hello")),
-            Event::Message(Message::binary(vec![1, 2, 3]))
-        ]
+        vec![Event::Message(Message::text("hello")), Event::Message(Message::binary(vec![1, 2, 3]))]
     );
 }
 
@@ -457,17 +334,12 @@ fn client_masks_every_frame_and_server_reads_them() {
 fn streaming_send_produces_fragments() {
     let (mut conn, now) = server(Config::default());
     use nextrush_proto::MessageKind::Text;
-    conn.send_fragment(now, Text, Bytes::from_static(b"ab"), false)
-        .unwrap();
+    conn.send_fragment(now, Text, Bytes::from_static(b"ab"), false).unwrap();
     assert!(conn.send(now, Message::text("x")).is_err());
-    conn.send_fragment(now, Text, Bytes::from_static(b"cd"), true)
-        .unwrap();
+    conn.send_fragment(now, Text, Bytes::from_static(b"cd"), true).unwrap();
     assert_eq!(
         decode_all(&transmit(&mut conn)),
-        vec![
-            (Opcode::Text, false, b"ab".to_vec()),
-            (Opcode::Continuation, true, b"cd".to_vec())
-        ]
+        vec![(Opcode::Text, false, b"ab".to_vec()), (Opcode::Continuation, true, b"cd".to_vec())]
     );
 }
 

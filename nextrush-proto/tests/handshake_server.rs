@@ -7,8 +7,8 @@ use bytes::Bytes;
 use http::StatusCode;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use nextrush_proto::handshake::{
-    AcceptError, HandshakeError, HandshakeLimits, Incoming, Rejection, Request, ServerHandshake,
-    ServerPolicy, accept_key, accept_response,
+    AcceptError, HandshakeError, HandshakeLimits, Incoming, Rejection, Request, ServerHandshake, ServerPolicy,
+    accept_key, accept_response,
 };
 use proptest::prelude::*;
 
@@ -17,10 +17,7 @@ const FIXTURES: [(&str, &[u8]); 5] = [
     ("firefox", include_bytes!("fixtures/firefox.http")),
     ("curl", include_bytes!("fixtures/curl.http")),
     ("node_ws", include_bytes!("fixtures/node_ws.http")),
-    (
-        "python_websockets",
-        include_bytes!("fixtures/python_websockets.http"),
-    ),
+    ("python_websockets", include_bytes!("fixtures/python_websockets.http")),
 ];
 
 /// The client handshake of RFC 6455 §1.2.
@@ -59,17 +56,12 @@ fn feed_bytewise(bytes: &[u8]) -> Result<Option<Incoming>, HandshakeError> {
 }
 
 fn accept(bytes: &[u8]) -> Incoming {
-    feed_whole(bytes)
-        .expect("valid request")
-        .expect("complete request")
+    feed_whole(bytes).expect("valid request").expect("complete request")
 }
 
 fn reject(text: &str) -> HandshakeError {
     let err = feed_whole(text.as_bytes()).expect_err("request must be rejected");
-    assert_eq!(
-        feed_bytewise(text.as_bytes()).expect_err("bytewise too"),
-        err
-    );
+    assert_eq!(feed_bytewise(text.as_bytes()).expect_err("bytewise too"), err);
     err
 }
 
@@ -94,10 +86,7 @@ fn rfc6455_4_2_1_real_clients_are_accepted_whole_and_bytewise() {
         let mut out = Vec::new();
         accept_response(req, None, None, &HeaderMap::new(), &mut out).unwrap();
         let expected = format!("Sec-WebSocket-Accept: {}\r\n", accept_key(req.key()));
-        assert!(
-            String::from_utf8(out).unwrap().contains(&expected),
-            "{name}"
-        );
+        assert!(String::from_utf8(out).unwrap().contains(&expected), "{name}");
     }
 }
 
@@ -111,28 +100,16 @@ fn chromium_request_view() {
     assert_eq!(req.origin(), Some("http://localhost:3000"));
     assert_eq!(req.key(), "Tak3+4p37S5EAltSHDxpTw==");
     assert_eq!(req.subprotocols(), ["chat.v2", "chat.v1"]);
-    assert_eq!(
-        req.extension_headers().collect::<Vec<_>>(),
-        ["permessage-deflate; client_max_window_bits"]
-    );
-    assert_eq!(
-        req.header("cookie"),
-        Some("session=KOsEJNuflw4Rd9BDNrVmvwBF9rEijeE2")
-    );
+    assert_eq!(req.extension_headers().collect::<Vec<_>>(), ["permessage-deflate; client_max_window_bits"]);
+    assert_eq!(req.header("cookie"), Some("session=KOsEJNuflw4Rd9BDNrVmvwBF9rEijeE2"));
     assert_eq!(req.headers().len(), 14);
 }
 
 #[test]
 fn firefox_keep_alive_upgrade_connection_and_plain_deflate_offer() {
     let req = accept(FIXTURES[1].1).request;
-    assert_eq!(
-        req.header(http::header::CONNECTION),
-        Some("keep-alive, Upgrade")
-    );
-    assert_eq!(
-        req.extension_headers().collect::<Vec<_>>(),
-        ["permessage-deflate"]
-    );
+    assert_eq!(req.header(http::header::CONNECTION), Some("keep-alive, Upgrade"));
+    assert_eq!(req.extension_headers().collect::<Vec<_>>(), ["permessage-deflate"]);
     assert!(req.subprotocols().is_empty());
     assert_eq!(req.query(), None);
 }
@@ -184,10 +161,7 @@ fn rfc6455_4_2_2_accept_response_refuses_what_cannot_be_sent() {
     let req = accept(FIXTURES[0].1).request;
     let mut out = Vec::new();
     let none = HeaderMap::new();
-    assert_eq!(
-        accept_response(&req, Some("chat.v3"), None, &none, &mut out),
-        Err(AcceptError::SubprotocolNotOffered)
-    );
+    assert_eq!(accept_response(&req, Some("chat.v3"), None, &none, &mut out), Err(AcceptError::SubprotocolNotOffered));
     assert_eq!(
         accept_response(&req, None, Some("x\r\nSet-Cookie: a=b"), &none, &mut out),
         Err(AcceptError::InvalidExtensions)
@@ -197,8 +171,7 @@ fn rfc6455_4_2_2_accept_response_refuses_what_cannot_be_sent() {
 
 #[test]
 fn absolute_form_target_is_accepted() {
-    let req =
-        accept(rfc_with("GET /chat ", "GET ws://server.example.com/chat?a=1 ").as_bytes()).request;
+    let req = accept(rfc_with("GET /chat ", "GET ws://server.example.com/chat?a=1 ").as_bytes()).request;
     assert_eq!(req.path(), "/chat");
     assert_eq!(req.query(), Some("a=1"));
 }
@@ -207,17 +180,8 @@ fn absolute_form_target_is_accepted() {
 fn query_pairs_decode_plus_percent_and_keep_order() {
     let text = rfc_with("GET /chat ", "GET /chat?a=1&b=x+y%21&&c&a=2&bad=%FF ");
     let req = accept(text.as_bytes()).request;
-    let pairs: Vec<(String, String)> = req
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    let expected = [
-        ("a", "1"),
-        ("b", "x y!"),
-        ("c", ""),
-        ("a", "2"),
-        ("bad", "\u{FFFD}"),
-    ];
+    let pairs: Vec<(String, String)> = req.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let expected = [("a", "1"), ("b", "x y!"), ("c", ""), ("a", "2"), ("bad", "\u{FFFD}")];
     assert_eq!(pairs.len(), expected.len());
     for ((k, v), (ek, ev)) in pairs.iter().zip(expected) {
         assert_eq!((k.as_str(), v.as_str()), (ek, ev));
@@ -257,44 +221,23 @@ fn rfc6455_4_1_http_version_at_least_1_1() {
 
 #[test]
 fn rfc6455_4_2_1_host_required_single_and_valid() {
-    assert_eq!(
-        reject(&rfc_with("Host: server.example.com\r\n", "")),
-        HandshakeError::InvalidHost
-    );
-    assert_eq!(
-        reject(&rfc_with("server.example.com", "")),
-        HandshakeError::InvalidHost
-    );
-    assert_eq!(
-        reject(&rfc_with("server.example.com", "a b")),
-        HandshakeError::InvalidHost
-    );
-    assert_eq!(
-        reject(&rfc_with("server.example.com", "u@evil")),
-        HandshakeError::InvalidHost
-    );
+    assert_eq!(reject(&rfc_with("Host: server.example.com\r\n", "")), HandshakeError::InvalidHost);
+    assert_eq!(reject(&rfc_with("server.example.com", "")), HandshakeError::InvalidHost);
+    assert_eq!(reject(&rfc_with("server.example.com", "a b")), HandshakeError::InvalidHost);
+    assert_eq!(reject(&rfc_with("server.example.com", "u@evil")), HandshakeError::InvalidHost);
     let twice = rfc_with("Host: server.example.com\r\n", "Host: a\r\nHost: b\r\n");
     assert_eq!(reject(&twice), HandshakeError::DuplicateHeader("host"));
 }
 
 #[test]
 fn rfc6455_4_2_1_upgrade_must_include_websocket() {
-    assert_eq!(
-        reject(&rfc_with("Upgrade: websocket\r\n", "")),
-        HandshakeError::NotWebSocketUpgrade
-    );
-    assert_eq!(
-        reject(&rfc_with("Upgrade: websocket", "Upgrade: h2c")),
-        HandshakeError::NotWebSocketUpgrade
-    );
+    assert_eq!(reject(&rfc_with("Upgrade: websocket\r\n", "")), HandshakeError::NotWebSocketUpgrade);
+    assert_eq!(reject(&rfc_with("Upgrade: websocket", "Upgrade: h2c")), HandshakeError::NotWebSocketUpgrade);
 }
 
 #[test]
 fn rfc6455_4_2_1_connection_must_include_upgrade() {
-    assert_eq!(
-        reject(&rfc_with("Connection: Upgrade\r\n", "")),
-        HandshakeError::NotConnectionUpgrade
-    );
+    assert_eq!(reject(&rfc_with("Connection: Upgrade\r\n", "")), HandshakeError::NotConnectionUpgrade);
     let ka = rfc_with("Connection: Upgrade", "Connection: keep-alive");
     assert_eq!(reject(&ka), HandshakeError::NotConnectionUpgrade);
 }
@@ -302,29 +245,17 @@ fn rfc6455_4_2_1_connection_must_include_upgrade() {
 #[test]
 fn rfc6455_4_2_1_key_must_be_16_bytes_of_base64() {
     let key = "dGhlIHNhbXBsZSBub25jZQ==";
-    assert_eq!(
-        reject(&rfc_with(&format!("Sec-WebSocket-Key: {key}\r\n"), "")),
-        HandshakeError::MissingKey
-    );
+    assert_eq!(reject(&rfc_with(&format!("Sec-WebSocket-Key: {key}\r\n"), "")), HandshakeError::MissingKey);
     // "Hello, world!" (13 bytes), the key of many curl tutorials.
-    for bad in [
-        "SGVsbG8sIHdvcmxkIQ==",
-        "not base64 at all!!!!!!!",
-        "dGhlIHNhbXBsZSBub25jZQ",
-        "dGhlIHNhbXBsZSBub25jZQ==",
-    ] {
+    for bad in
+        ["SGVsbG8sIHdvcmxkIQ==", "not base64 at all!!!!!!!", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZQ=="]
+    {
         let text = rfc_with(key, if bad == key { "" } else { bad });
         assert_eq!(reject(&text), HandshakeError::InvalidKey, "{bad}");
         assert_eq!(reject(&text).status(), StatusCode::BAD_REQUEST);
     }
-    let twice = rfc_with(
-        "Sec-WebSocket-Key",
-        &format!("Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Key"),
-    );
-    assert_eq!(
-        reject(&twice),
-        HandshakeError::DuplicateHeader("sec-websocket-key")
-    );
+    let twice = rfc_with("Sec-WebSocket-Key", &format!("Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Key"));
+    assert_eq!(reject(&twice), HandshakeError::DuplicateHeader("sec-websocket-key"));
 }
 
 #[test]
@@ -332,23 +263,14 @@ fn rfc6455_4_2_2_version_other_than_13_gets_426_with_version_header() {
     for text in [
         rfc_with("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8"),
         rfc_with("Sec-WebSocket-Version: 13\r\n", ""),
-        rfc_with(
-            "Sec-WebSocket-Version: 13",
-            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 8",
-        ),
+        rfc_with("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Version: 8"),
     ] {
         let err = reject(&text);
         assert_eq!(err, HandshakeError::UnsupportedVersion);
         assert_eq!(err.status(), StatusCode::UPGRADE_REQUIRED);
         let response = String::from_utf8(err.rejection().to_bytes()).unwrap();
-        assert!(
-            response.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
-            "{response}"
-        );
-        assert!(
-            response.contains("\r\nsec-websocket-version: 13\r\n"),
-            "{response}"
-        );
+        assert!(response.starts_with("HTTP/1.1 426 Upgrade Required\r\n"), "{response}");
+        assert!(response.contains("\r\nsec-websocket-version: 13\r\n"), "{response}");
     }
 }
 
@@ -356,10 +278,7 @@ fn rfc6455_4_2_2_version_other_than_13_gets_426_with_version_header() {
 fn rfc6455_4_1_subprotocols_must_be_tokens_and_bounded() {
     let bad = rfc_with("chat, superchat", "chat, super chat");
     assert_eq!(reject(&bad), HandshakeError::InvalidSubprotocol);
-    let many = (0..17)
-        .map(|i| format!("p{i}"))
-        .collect::<Vec<_>>()
-        .join(",");
+    let many = (0..17).map(|i| format!("p{i}")).collect::<Vec<_>>().join(",");
     let err = reject(&rfc_with("chat, superchat", &many));
     assert_eq!(err, HandshakeError::TooManySubprotocols { limit: 16 });
     // Empty list elements are skipped (RFC 9110 §5.6.1).
@@ -369,41 +288,18 @@ fn rfc6455_4_1_subprotocols_must_be_tokens_and_bounded() {
 
 #[test]
 fn requests_with_a_body_or_fragment_are_rejected() {
-    let cl = rfc_with(
-        "Sec-WebSocket-Version: 13",
-        "Sec-WebSocket-Version: 13\r\nContent-Length: 5",
-    );
+    let cl = rfc_with("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 13\r\nContent-Length: 5");
     assert_eq!(reject(&cl), HandshakeError::UnexpectedBody);
-    let te = rfc_with(
-        "Sec-WebSocket-Version: 13",
-        "Sec-WebSocket-Version: 13\r\nTransfer-Encoding: chunked",
-    );
+    let te = rfc_with("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 13\r\nTransfer-Encoding: chunked");
     assert_eq!(reject(&te), HandshakeError::UnexpectedBody);
-    let _ = accept(
-        rfc_with(
-            "Sec-WebSocket-Version: 13",
-            "Sec-WebSocket-Version: 13\r\nContent-Length: 0",
-        )
-        .as_bytes(),
-    );
-    assert_eq!(
-        reject(&rfc_with("GET /chat ", "GET /chat#x ")),
-        HandshakeError::InvalidTarget
-    );
-    assert_eq!(
-        reject(&rfc_with("GET /chat ", "GET * ")),
-        HandshakeError::InvalidTarget
-    );
+    let _ = accept(rfc_with("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 13\r\nContent-Length: 0").as_bytes());
+    assert_eq!(reject(&rfc_with("GET /chat ", "GET /chat#x ")), HandshakeError::InvalidTarget);
+    assert_eq!(reject(&rfc_with("GET /chat ", "GET * ")), HandshakeError::InvalidTarget);
 }
 
 #[test]
 fn garbage_is_a_400() {
-    for text in [
-        "\r\n\r\n",
-        "GET\r\n\r\n",
-        "HELLO WORLD\r\n\r\n",
-        "GET / HTTP/1.1\r\nbad header\r\n\r\n",
-    ] {
+    for text in ["\r\n\r\n", "GET\r\n\r\n", "HELLO WORLD\r\n\r\n", "GET / HTTP/1.1\r\nbad header\r\n\r\n"] {
         let err = reject(text);
         assert_eq!(err.status(), StatusCode::BAD_REQUEST, "{text:?}: {err:?}");
     }
@@ -411,10 +307,7 @@ fn garbage_is_a_400() {
 
 #[test]
 fn rejection_never_echoes_peer_text() {
-    let text = rfc_with(
-        "Sec-WebSocket-Version: 13",
-        "Sec-WebSocket-Version: <script>alert(1)</script>",
-    );
+    let text = rfc_with("Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: <script>alert(1)</script>");
     let bytes = reject(&text).rejection().to_bytes();
     assert!(!String::from_utf8_lossy(&bytes).contains("script"));
 }
@@ -425,10 +318,7 @@ fn rejection_never_echoes_peer_text() {
 fn request_of_len(len: usize) -> String {
     let base = RFC_REQUEST.len() + "X-Pad: \r\n".len();
     let pad = "a".repeat(len - base);
-    rfc_with(
-        "Sec-WebSocket-Version: 13\r\n",
-        &format!("Sec-WebSocket-Version: 13\r\nX-Pad: {pad}\r\n"),
-    )
+    rfc_with("Sec-WebSocket-Version: 13\r\n", &format!("Sec-WebSocket-Version: 13\r\nX-Pad: {pad}\r\n"))
 }
 
 #[test]
@@ -465,10 +355,7 @@ fn too_many_headers_is_431() {
     limits.max_headers = 6;
     let err = ServerHandshake::new(limits.clone(), Instant::now()).receive(RFC_REQUEST.as_bytes());
     assert_eq!(err, Err(HandshakeError::TooManyHeaders { limit: 6 }));
-    assert_eq!(
-        err.unwrap_err().status(),
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-    );
+    assert_eq!(err.unwrap_err().status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     limits.max_headers = 7;
     let ok = ServerHandshake::new(limits.clone(), Instant::now()).receive(RFC_REQUEST.as_bytes());
     assert!(ok.unwrap().is_some());
@@ -483,9 +370,7 @@ fn too_many_headers_is_431() {
 #[test]
 fn rfc6455_4_2_1_frames_sent_with_the_handshake_are_kept() {
     // A masked "Hello" text frame (RFC 6455 §5.7), sent in the same packet.
-    let frame = [
-        0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-    ];
+    let frame = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
     let mut bytes = RFC_REQUEST.as_bytes().to_vec();
     bytes.extend_from_slice(&frame);
     assert_eq!(&accept(&bytes).leftover[..], frame);
@@ -525,10 +410,7 @@ fn handshake_timeout_fires_at_the_deadline() {
     let deadline = start + Duration::from_secs(10);
     assert_eq!(hs.poll_timeout(), Some(deadline));
     assert_eq!(hs.receive(b"GET / HTTP/1.1\r\n"), Ok(None));
-    assert_eq!(
-        hs.handle_timeout(deadline - Duration::from_millis(1)),
-        Ok(())
-    );
+    assert_eq!(hs.handle_timeout(deadline - Duration::from_millis(1)), Ok(()));
     assert_eq!(hs.handle_timeout(deadline), Err(HandshakeError::TimedOut));
     assert_eq!(hs.poll_timeout(), None);
     assert_eq!(hs.receive(b"Host: a\r\n"), Err(HandshakeError::TimedOut));
@@ -575,39 +457,24 @@ fn rejection_constructors_and_owned_headers() {
         let text = String::from_utf8(r.to_bytes()).unwrap();
         assert!(text.starts_with(&format!("HTTP/1.1 {code} ")), "{text}");
         let (_, body) = text.split_once("\r\n\r\n").unwrap();
-        assert!(
-            text.contains(&format!("Content-Length: {}\r\n", body.len())),
-            "{text}"
-        );
+        assert!(text.contains(&format!("Content-Length: {}\r\n", body.len())), "{text}");
     }
     let r = Rejection::service_unavailable(Some(Duration::from_millis(1500)))
-        .with_header(
-            HeaderName::from_static("connection"),
-            HeaderValue::from_static("keep-alive"),
-        )
-        .with_header(
-            http::header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer"),
-        )
+        .with_header(HeaderName::from_static("connection"), HeaderValue::from_static("keep-alive"))
+        .with_header(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
         .with_body("busy");
     let text = String::from_utf8(r.to_bytes()).unwrap();
     assert!(text.contains("retry-after: 2\r\n"), "{text}");
     assert!(text.contains("www-authenticate: Bearer\r\n"), "{text}");
     assert!(!text.contains("keep-alive"), "{text}");
-    assert!(
-        text.ends_with("Content-Length: 4\r\nConnection: close\r\n\r\nbusy"),
-        "{text}"
-    );
+    assert!(text.ends_with("Content-Length: 4\r\nConnection: close\r\n\r\nbusy"), "{text}");
 }
 
 // ---- policy ---------------------------------------------------------------
 
 fn policy() -> ServerPolicy {
     let mut p = ServerPolicy::default();
-    p.allow_origins = Some(vec![
-        "http://localhost:3000".into(),
-        "HTTPS://App.Example".into(),
-    ]);
+    p.allow_origins = Some(vec!["http://localhost:3000".into(), "HTTPS://App.Example".into()]);
     p.protocols = vec!["chat.v1".into(), "chat.v2".into()];
     p.max_connections = 2;
     p.retry_after = Some(Duration::from_secs(5));
@@ -639,10 +506,7 @@ fn policy_rejects_foreign_origins_with_403() {
     assert!(policy().decide(&curl, 0).is_ok());
     let mut strict = policy();
     strict.allow_missing_origin = false;
-    assert_eq!(
-        strict.decide(&curl, 0).unwrap_err().status(),
-        StatusCode::FORBIDDEN
-    );
+    assert_eq!(strict.decide(&curl, 0).unwrap_err().status(), StatusCode::FORBIDDEN);
     assert!(!strict.origin_allowed(Some("http://localhost:3000.evil.com")));
     assert!(!strict.origin_allowed(Some("null")));
 }

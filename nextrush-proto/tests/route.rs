@@ -23,10 +23,7 @@ fn params_are_captured() {
     assert_eq!((h, p.get("roomId")), ("/chat/:roomId", Some("lobby")));
     let (h, p) = hit(&r, "/games/g1/players/p_2").unwrap();
     assert_eq!(h, "/games/:gameId/players/:playerId");
-    assert_eq!(
-        p.iter().collect::<Vec<_>>(),
-        [("gameId", "g1"), ("playerId", "p_2")]
-    );
+    assert_eq!(p.iter().collect::<Vec<_>>(), [("gameId", "g1"), ("playerId", "p_2")]);
     assert_eq!((p.len(), p.get("nope")), (2, None));
     let (h, p) = hit(&r, "/").unwrap();
     assert_eq!(h, "/");
@@ -40,21 +37,10 @@ fn params_are_captured() {
 #[test]
 fn param_values_are_percent_decoded_after_splitting() {
     let r = router(&["/chat/:room", "/caf%C3%A9"]);
-    assert_eq!(
-        hit(&r, "/chat/caf%C3%A9").unwrap().1.get("room"),
-        Some("café")
-    );
+    assert_eq!(hit(&r, "/chat/caf%C3%A9").unwrap().1.get("room"), Some("café"));
     assert_eq!(hit(&r, "/chat/a%2Fb").unwrap().1.get("room"), Some("a/b"));
-    assert_eq!(
-        hit(&r, "/chat/a+b").unwrap().1.get("room"),
-        Some("a+b"),
-        "+ is not a space in paths"
-    );
-    assert_eq!(
-        hit(&r, "/chat/100%").unwrap().1.get("room"),
-        Some("100%"),
-        "invalid escapes stay literal"
-    );
+    assert_eq!(hit(&r, "/chat/a+b").unwrap().1.get("room"), Some("a+b"), "+ is not a space in paths");
+    assert_eq!(hit(&r, "/chat/100%").unwrap().1.get("room"), Some("100%"), "invalid escapes stay literal");
     // Static segments are compared decoded, whichever way they are written.
     assert_eq!(hit(&r, "/café").unwrap().0, "/caf%C3%A9");
     assert_eq!(hit(&r, "/caf%c3%a9").unwrap().0, "/caf%C3%A9");
@@ -73,10 +59,7 @@ fn trailing_slash_is_significant() {
     let r = router(&["/chat/:room"]);
     assert!(hit(&r, "/chat/x").is_some());
     assert!(hit(&r, "/chat/x/").is_none());
-    assert!(
-        hit(&r, "/chat/").is_none(),
-        "a parameter never matches an empty segment"
-    );
+    assert!(hit(&r, "/chat/").is_none(), "a parameter never matches an empty segment");
     let r = router(&["/chat/:room/", "/about"]);
     assert_eq!(hit(&r, "/chat/x/").unwrap().1.get("room"), Some("x"));
     assert!(hit(&r, "/chat/x").is_none());
@@ -87,10 +70,7 @@ fn trailing_slash_is_significant() {
 #[test]
 fn wildcard_takes_the_rest() {
     let r = router(&["/files/*path"]);
-    assert_eq!(
-        hit(&r, "/files/a/b%20c/d").unwrap().1.get("path"),
-        Some("a/b c/d")
-    );
+    assert_eq!(hit(&r, "/files/a/b%20c/d").unwrap().1.get("path"), Some("a/b c/d"));
     assert_eq!(hit(&r, "/files/").unwrap().1.get("path"), Some(""));
     assert_eq!(hit(&r, "/files/a/").unwrap().1.get("path"), Some("a/"));
     assert!(hit(&r, "/files").is_none());
@@ -99,14 +79,7 @@ fn wildcard_takes_the_rest() {
 #[test]
 fn static_beats_param_beats_wildcard() {
     // Added in every order: the winner does not depend on insertion order.
-    let patterns = [
-        "/chat/:room",
-        "/chat/lobby",
-        "/chat/*rest",
-        "/*all",
-        "/a/:x/c",
-        "/a/b/:y",
-    ];
+    let patterns = ["/chat/:room", "/chat/lobby", "/chat/*rest", "/*all", "/a/:x/c", "/a/b/:y"];
     for rotation in 0..patterns.len() {
         let mut ordered = patterns.to_vec();
         ordered.rotate_left(rotation);
@@ -127,25 +100,13 @@ fn bad_patterns_are_errors() {
     let mut r: Router<()> = Router::new();
     assert_eq!(r.add("chat", ()), Err(RouteError::MissingLeadingSlash));
     assert_eq!(r.add("/a//b", ()), Err(RouteError::EmptySegment));
-    assert_eq!(
-        r.add("/a/:", ()),
-        Err(RouteError::InvalidParamName(String::new()))
-    );
-    assert_eq!(
-        r.add("/a/:b-c", ()),
-        Err(RouteError::InvalidParamName("b-c".into()))
-    );
-    assert_eq!(
-        r.add("/:a/:a", ()),
-        Err(RouteError::DuplicateParam("a".into()))
-    );
+    assert_eq!(r.add("/a/:", ()), Err(RouteError::InvalidParamName(String::new())));
+    assert_eq!(r.add("/a/:b-c", ()), Err(RouteError::InvalidParamName("b-c".into())));
+    assert_eq!(r.add("/:a/:a", ()), Err(RouteError::DuplicateParam("a".into())));
     assert_eq!(r.add("/*a/b", ()), Err(RouteError::WildcardNotLast));
     assert_eq!(r.add("/%FF", ()), Err(RouteError::InvalidEncoding));
     let many: String = (0..=MAX_PARAMS).map(|i| format!("/:p{i}")).collect();
-    assert_eq!(
-        r.add(&many, ()),
-        Err(RouteError::TooManyParams { limit: MAX_PARAMS })
-    );
+    assert_eq!(r.add(&many, ()), Err(RouteError::TooManyParams { limit: MAX_PARAMS }));
     let most: String = (0..MAX_PARAMS).map(|i| format!("/:p{i}")).collect();
     assert_eq!(r.add(&most, ()), Ok(()));
     assert_eq!(r.len(), 1);
@@ -155,22 +116,12 @@ fn bad_patterns_are_errors() {
 fn same_shape_patterns_conflict() {
     let mut r = Router::new();
     r.add("/chat/:room", 1).unwrap();
-    let conflict = RouteError::Conflict {
-        existing: "/chat/:room".into(),
-    };
+    let conflict = RouteError::Conflict { existing: "/chat/:room".into() };
     assert_eq!(r.add("/chat/:other", 2), Err(conflict));
     r.add("/chat/:room/", 3).unwrap();
     r.add("/chat/lobby", 4).unwrap();
-    assert_eq!(
-        r.add("/chat/lobby", 5),
-        Err(RouteError::Conflict {
-            existing: "/chat/lobby".into()
-        })
-    );
-    assert_eq!(
-        r.patterns().collect::<Vec<_>>(),
-        ["/chat/:room", "/chat/:room/", "/chat/lobby"]
-    );
+    assert_eq!(r.add("/chat/lobby", 5), Err(RouteError::Conflict { existing: "/chat/lobby".into() }));
+    assert_eq!(r.patterns().collect::<Vec<_>>(), ["/chat/:room", "/chat/:room/", "/chat/lobby"]);
 }
 
 proptest! {

@@ -13,19 +13,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--addr", Some(value)) => addr = value,
-            ("--protocols", Some(value)) => {
-                protocols = value.split(',').map(str::to_owned).collect()
-            }
+            ("--protocols", Some(value)) => protocols = value.split(',').map(str::to_owned).collect(),
             _ => {
-                return Err(
-                    format!("usage: echo --addr HOST:PORT [--protocols a,b] (got {arg})").into(),
-                );
+                return Err(format!("usage: echo --addr HOST:PORT [--protocols a,b] (got {arg})").into());
             }
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         let options = Options::default()
             .max_connections(100_000)
@@ -42,10 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     })
 }
 
-async fn echo(
-    mut ws: nextrush_tokio::WebSocket,
-    _req: nextrush_tokio::Request,
-) -> Result<(), nextrush_tokio::Error> {
+async fn echo(mut ws: nextrush_tokio::WebSocket, _req: nextrush_tokio::Request) -> Result<(), nextrush_tokio::Error> {
     while let Some(message) = ws.recv().await? {
         ws.send(message).await?;
     }

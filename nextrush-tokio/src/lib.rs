@@ -27,10 +27,9 @@
 mod runtime;
 
 pub use nextrush_driver::{
-    Backoff, BoxError, Bytes, ClientOptions, CloseCode, CloseFrame, CloseReason, Error, Event,
-    Message, MessageKind, Metadata, Options, RateLimitAction, ReadyState, ReconnectEvent,
-    ReconnectOptions, ReconnectingClient, Rejection, Request, ServerEvent, SlowConsumer,
-    StatsSnapshot, Utf8Bytes, Verified, WebSocket, WsReader, WsWriter, proto,
+    Backoff, BoxError, Bytes, ClientOptions, CloseCode, CloseFrame, CloseReason, Error, Event, Message, MessageKind,
+    Metadata, Options, RateLimitAction, ReadyState, ReconnectEvent, ReconnectOptions, ReconnectingClient, Rejection,
+    Request, ServerEvent, SlowConsumer, StatsSnapshot, Utf8Bytes, Verified, WebSocket, WsReader, WsWriter, proto,
 };
 pub use runtime::{TcpListener, Tokio, TokioIo, TokioTimer};
 

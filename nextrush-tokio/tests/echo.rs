@@ -25,16 +25,11 @@ async fn echo_text_and_binary() {
     ws.send("hello").await.unwrap();
     assert_eq!(ws.recv().await.unwrap(), Some(Message::text("hello")));
     ws.send(vec![1u8, 2, 3]).await.unwrap();
-    assert_eq!(
-        ws.recv().await.unwrap(),
-        Some(Message::binary(vec![1u8, 2, 3]))
-    );
+    assert_eq!(ws.recv().await.unwrap(), Some(Message::binary(vec![1u8, 2, 3])));
     let big = "x".repeat(300_000);
     ws.send(big.clone()).await.unwrap();
     assert_eq!(ws.recv().await.unwrap(), Some(Message::text(big)));
-    ws.close(nextrush_tokio::CloseCode::NORMAL, "bye")
-        .await
-        .unwrap();
+    ws.close(nextrush_tokio::CloseCode::NORMAL, "bye").await.unwrap();
     assert_eq!(ws.recv().await.unwrap(), None);
     assert_eq!(app.stats().total_connections, 1);
 }

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use http::{HeaderName, HeaderValue};
-use nextrush_proto::handshake::{
-    ClientConfig, ClientHandshake, ClientHandshakeError, ClientResponse, HandshakeLimits,
-};
+use nextrush_proto::handshake::{ClientConfig, ClientHandshake, ClientHandshakeError, ClientResponse, HandshakeLimits};
 use nextrush_proto::{Config, Connection, Role, SeededEntropy};
 
 pub use reconnect::{Backoff, ReconnectEvent, ReconnectOptions, ReconnectingClient};
@@ -197,9 +195,7 @@ impl<R: Runtime> Client<R> {
 
     fn handshake_config(&self, url: &str) -> Result<ClientConfig, Error> {
         let o = &self.options;
-        let mut builder = ClientConfig::builder(url)
-            .subprotocols(o.protocols.clone())
-            .limits(o.handshake.clone());
+        let mut builder = ClientConfig::builder(url).subprotocols(o.protocols.clone()).limits(o.handshake.clone());
         if let Some(origin) = &o.origin {
             builder = builder.origin(origin.clone());
         }
@@ -213,45 +209,29 @@ impl<R: Runtime> Client<R> {
         Ok(builder.build()?)
     }
 
-    async fn handshake<T: Transport>(
-        &self,
-        mut io: T,
-        config: ClientConfig,
-    ) -> Result<WebSocket, Error> {
+    async fn handshake<T: Transport>(&self, mut io: T, config: ClientConfig) -> Result<WebSocket, Error> {
         let mut entropy = SeededEntropy::new(os_seed());
         let now = self.rt.now();
         let mut handshake = ClientHandshake::new(config, &mut entropy, now);
         write_all(&mut io, handshake.request_bytes()).await?;
         let response = read_response(&self.rt, &mut io, &mut handshake).await?;
-        let mut conn = Connection::client(
-            self.options.protocol.clone(),
-            self.rt.now(),
-            Box::new(entropy),
-        )?;
+        let mut conn = Connection::client(self.options.protocol.clone(), self.rt.now(), Box::new(entropy))?;
         #[cfg(feature = "deflate")]
         {
-            let accepted = nextrush_proto::deflate::accept_client_response(
-                response.extension_headers(),
-                &self.options.deflate,
-            )
-            .map_err(|e| Error::Extension(e.to_string()))?;
+            let accepted =
+                nextrush_proto::deflate::accept_client_response(response.extension_headers(), &self.options.deflate)
+                    .map_err(|e| Error::Extension(e.to_string()))?;
             match accepted {
-                Some(params) if self.options.compression => {
-                    conn.enable_deflate(&params, &self.options.deflate)
-                }
+                Some(params) if self.options.compression => conn.enable_deflate(&params, &self.options.deflate),
                 Some(_) => {
-                    return Err(Error::Extension(
-                        "server enabled compression we did not offer".into(),
-                    ));
+                    return Err(Error::Extension("server enabled compression we did not offer".into()));
                 }
                 None => {}
             }
         }
         #[cfg(not(feature = "deflate"))]
         if response.extension_headers().next().is_some() {
-            return Err(Error::Extension(
-                "server enabled an extension we did not offer".into(),
-            ));
+            return Err(Error::Extension("server enabled an extension we did not offer".into()));
         }
         if !response.leftover.is_empty() {
             conn.receive(self.rt.now(), &response.leftover);
@@ -262,23 +242,11 @@ impl<R: Runtime> Client<R> {
     fn start<T: Transport>(&self, io: T, conn: Connection, response: ClientResponse) -> WebSocket {
         let rt = self.rt.clone();
         let clock_rt = rt.clone();
-        let outbound = Outbound {
-            max_buffered: self.options.max_buffered,
-            slow_consumer: self.options.slow_consumer,
-        };
-        let shared = Shared::new(
-            conn,
-            outbound,
-            Arc::clone(&self.stats),
-            Arc::new(move || clock_rt.now()),
-        );
+        let outbound = Outbound { max_buffered: self.options.max_buffered, slow_consumer: self.options.slow_consumer };
+        let shared = Shared::new(conn, outbound, Arc::clone(&self.stats), Arc::new(move || clock_rt.now()));
         let shared = Arc::new(Mutex::new(shared));
         Stats::add(&self.stats.total_connections, 1);
-        let info = Info {
-            protocol: response.subprotocol,
-            peer_addr: None,
-            data: http::Extensions::new(),
-        };
+        let info = Info { protocol: response.subprotocol, peer_addr: None, data: http::Extensions::new() };
         let socket = WebSocket::new(Arc::clone(&shared), info);
         let driver = Driver::new(rt.clone(), io, shared, Role::Client);
         rt.spawn(driver);
@@ -295,16 +263,15 @@ async fn read_response<R: Runtime, T: Transport>(
     let mut timer = rt.timer();
     let mut buf = BytesMut::new();
     loop {
-        let result =
-            match read_until(rt, &mut timer, io, &mut buf, handshake.poll_timeout()).await? {
-                ReadOutcome::Data(_) => {
-                    let result = handshake.receive(&buf);
-                    buf.clear();
-                    result
-                }
-                ReadOutcome::TimedOut => handshake.handle_timeout(rt.now()).map(|()| None),
-                ReadOutcome::Eof => handshake.receive_eof().and(Err(ClientHandshakeError::Eof)),
-            };
+        let result = match read_until(rt, &mut timer, io, &mut buf, handshake.poll_timeout()).await? {
+            ReadOutcome::Data(_) => {
+                let result = handshake.receive(&buf);
+                buf.clear();
+                result
+            }
+            ReadOutcome::TimedOut => handshake.handle_timeout(rt.now()).map(|()| None),
+            ReadOutcome::Eof => handshake.receive_eof().and(Err(ClientHandshakeError::Eof)),
+        };
         if let Some(response) = result? {
             return Ok(response);
         }
@@ -341,10 +308,6 @@ pub(crate) fn os_seed() -> u64 {
     }
     use std::hash::{BuildHasher, Hasher};
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
+    hasher.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
     hasher.finish()
 }

@@ -44,12 +44,7 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self {
-            initial: Duration::from_millis(500),
-            factor: 2.0,
-            max: Duration::from_secs(30),
-            jitter: true,
-        }
+        Self { initial: Duration::from_millis(500), factor: 2.0, max: Duration::from_secs(30), jitter: true }
     }
 }
 
@@ -60,11 +55,7 @@ impl Backoff {
         let exponent = i32::try_from(attempt.saturating_sub(1)).unwrap_or(i32::MAX);
         let base = self.initial.as_secs_f64() * self.factor.max(1.0).powi(exponent);
         let capped = base.min(self.max.as_secs_f64());
-        let secs = if self.jitter {
-            capped * (0.5 + 0.5 * random.clamp(0.0, 1.0))
-        } else {
-            capped
-        };
+        let secs = if self.jitter { capped * (0.5 + 0.5 * random.clamp(0.0, 1.0)) } else { capped };
         Duration::from_secs_f64(secs)
     }
 }
@@ -163,9 +154,7 @@ pub struct ReconnectingClient {
 
 impl std::fmt::Debug for ReconnectingClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReconnectingClient")
-            .field("connected", &self.is_connected())
-            .finish()
+        f.debug_struct("ReconnectingClient").field("connected", &self.is_connected()).finish()
     }
 }
 
@@ -176,10 +165,7 @@ impl ReconnectingClient {
         let buffer_capacity = options.buffer_capacity;
         let supervisor = supervise(client.clone(), url.to_owned(), options, Arc::clone(&state));
         client.rt.spawn(supervisor);
-        Self {
-            state,
-            buffer_capacity,
-        }
+        Self { state, buffer_capacity }
     }
 
     /// The next message or connection event; `None` once the client gave up
@@ -274,20 +260,12 @@ impl ReconnectingClient {
 /// What ended a connection attempt or a connection.
 enum Ending {
     /// Try again after the backoff (or the server's `Retry-After`).
-    Retry {
-        retry_after: Option<Duration>,
-        reason: String,
-    },
+    Retry { retry_after: Option<Duration>, reason: String },
     /// Stop for good.
     Stop(String),
 }
 
-async fn supervise<R: Runtime>(
-    client: Client<R>,
-    url: String,
-    options: ReconnectOptions,
-    state: Shared,
-) {
+async fn supervise<R: Runtime>(client: Client<R>, url: String, options: ReconnectOptions, state: Shared) {
     let mut rng = SeededEntropy::new(os_seed());
     let mut failures = 0u32;
     let mut connected_before = false;
@@ -312,10 +290,7 @@ async fn supervise<R: Runtime>(
                 push_event(&state, ReconnectEvent::GaveUp { reason });
                 break;
             }
-            Ending::Retry {
-                retry_after,
-                reason,
-            } => {
+            Ending::Retry { retry_after, reason } => {
                 failures += 1;
                 if options.max_attempts.is_some_and(|max| failures >= max) {
                     push_event(&state, ReconnectEvent::GaveUp { reason });
@@ -331,13 +306,7 @@ async fn supervise<R: Runtime>(
         #[allow(clippy::cast_precision_loss)]
         let random = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         let delay = reason.unwrap_or_else(|| options.backoff.delay(failures.max(1), random));
-        push_event(
-            &state,
-            ReconnectEvent::Reconnecting {
-                attempt: failures + 1,
-                delay,
-            },
-        );
+        push_event(&state, ReconnectEvent::Reconnecting { attempt: failures + 1, delay });
         client.rt.sleep_until(client.rt.now() + delay).await;
     }
     let mut s = lock(&state);
@@ -352,12 +321,7 @@ async fn supervise<R: Runtime>(
 
 /// Runs one connection: flush the buffer, hand the halves to the user, wait
 /// for the end.
-async fn run_connection(
-    ws: crate::WebSocket,
-    options: &ReconnectOptions,
-    state: &Shared,
-    attempt: u32,
-) -> Ending {
+async fn run_connection(ws: crate::WebSocket, options: &ReconnectOptions, state: &Shared, attempt: u32) -> Ending {
     let (reader, writer) = ws.split();
     let writer = Arc::new(writer);
     {
@@ -389,38 +353,24 @@ async fn run_connection(
         s.writer = None;
     }
     let (code, text) = (reason.code(), reason.reason().to_owned());
-    push_event(
-        state,
-        ReconnectEvent::Disconnected {
-            code,
-            reason: text.clone(),
-        },
-    );
+    push_event(state, ReconnectEvent::Disconnected { code, reason: text.clone() });
     if lock(state).stopped {
         return Ending::Stop("closed by the application".into());
     }
     if code.is_policy() && !options.reconnect_on_policy_close {
         return Ending::Stop(format!("closed by policy: {code} {text}"));
     }
-    Ending::Retry {
-        retry_after: None,
-        reason: format!("connection lost: {code}"),
-    }
+    Ending::Retry { retry_after: None, reason: format!("connection lost: {code}") }
 }
 
 fn classify_error(error: &Error, options: &ReconnectOptions) -> Ending {
     let reason = error.to_string();
     let Error::ClientHandshake(ClientHandshakeError::Rejected(rejected)) = error else {
-        return Ending::Retry {
-            retry_after: None,
-            reason,
-        };
+        return Ending::Retry { retry_after: None, reason };
     };
     let status = rejected.status;
-    if matches!(
-        status,
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
-    ) && !options.reconnect_on_policy_close
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND)
+        && !options.reconnect_on_policy_close
     {
         return Ending::Stop(reason);
     }
@@ -430,8 +380,5 @@ fn classify_error(error: &Error, options: &ReconnectOptions) -> Ending {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_secs);
-    Ending::Retry {
-        retry_after,
-        reason,
-    }
+    Ending::Retry { retry_after, reason }
 }

@@ -6,9 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 use http::HeaderMap;
-use nextrush_proto::handshake::{
-    Incoming, Rejection, ServerHandshake, ServerPolicy, accept_response,
-};
+use nextrush_proto::handshake::{Incoming, Rejection, ServerHandshake, ServerPolicy, accept_response};
 use nextrush_proto::{Connection, Role};
 
 use super::task::ConnectionTask;
@@ -31,11 +29,7 @@ struct Admitted {
 }
 
 /// Reads the upgrade request, answers it, and runs the connection.
-pub(super) async fn serve_connection<R: Runtime, T: Transport>(
-    app: &App<R>,
-    mut io: T,
-    peer: Option<SocketAddr>,
-) {
+pub(super) async fn serve_connection<R: Runtime, T: Transport>(app: &App<R>, mut io: T, peer: Option<SocketAddr>) {
     let rt = app.inner.rt.clone();
     let Some(incoming) = read_request(app, &mut io).await else {
         return;
@@ -53,10 +47,7 @@ pub(super) async fn serve_connection<R: Runtime, T: Transport>(
         &HeaderMap::new(),
         &mut response,
     ) {
-        app.emit(&ServerEvent::Error {
-            id: None,
-            message: format!("cannot accept: {error}"),
-        });
+        app.emit(&ServerEvent::Error { id: None, message: format!("cannot accept: {error}") });
         return;
     }
     if write_all(&mut io, &response).await.is_err() {
@@ -103,21 +94,14 @@ async fn admit<R: Runtime>(
     peer: Option<SocketAddr>,
 ) -> Result<Admitted, Rejection> {
     let options = &app.inner.options;
-    let (handler, params) = app
-        .find_route(head.path())
-        .ok_or_else(Rejection::not_found)?;
+    let (handler, params) = app.find_route(head.path()).ok_or_else(Rejection::not_found)?;
     let mut policy = ServerPolicy::default();
     policy.allow_origins.clone_from(&options.allow_origins);
     policy.protocols.clone_from(&options.protocols);
     policy.max_connections = options.max_connections;
     policy.retry_after = options.retry_after;
-    let active = usize::try_from(
-        app.inner
-            .stats
-            .connections
-            .load(std::sync::atomic::Ordering::Acquire),
-    )
-    .unwrap_or(usize::MAX);
+    let active =
+        usize::try_from(app.inner.stats.connections.load(std::sync::atomic::Ordering::Acquire)).unwrap_or(usize::MAX);
     let protocol = policy.decide(&head, active)?;
     let request = Request::new(head, params, peer);
     let verified = match &options.verify_client {
@@ -143,10 +127,7 @@ async fn admit<R: Runtime>(
 fn negotiate_deflate(
     options: &super::Options,
     head: &nextrush_proto::Request,
-) -> (
-    Option<String>,
-    Option<nextrush_proto::deflate::DeflateParams>,
-) {
+) -> (Option<String>, Option<nextrush_proto::deflate::DeflateParams>) {
     if !options.compression {
         return (None, None);
     }
@@ -158,10 +139,7 @@ fn negotiate_deflate(
 
 async fn reject<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, rejection: &Rejection) {
     Stats::add(&app.inner.stats.rejected, 1);
-    app.emit(&ServerEvent::Error {
-        id: None,
-        message: format!("handshake rejected with {}", rejection.status()),
-    });
+    app.emit(&ServerEvent::Error { id: None, message: format!("handshake rejected with {}", rejection.status()) });
     let bytes = rejection.to_bytes();
     if write_all(io, &bytes).await.is_ok() {
         Stats::add(&app.inner.stats.bytes_sent, bytes.len() as u64);
@@ -170,22 +148,13 @@ async fn reject<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, rejection: &
 }
 
 /// Builds the connection and runs it with its handler.
-async fn run<R: Runtime, T: Transport>(
-    app: &App<R>,
-    rt: R,
-    io: T,
-    admitted: Admitted,
-    leftover: bytes::Bytes,
-) {
+async fn run<R: Runtime, T: Transport>(app: &App<R>, rt: R, io: T, admitted: Admitted, leftover: bytes::Bytes) {
     let options = &app.inner.options;
     let now = rt.now();
     let mut conn = match Connection::server(options.protocol.clone(), now) {
         Ok(conn) => conn,
         Err(error) => {
-            app.emit(&ServerEvent::Error {
-                id: None,
-                message: format!("invalid options: {error}"),
-            });
+            app.emit(&ServerEvent::Error { id: None, message: format!("invalid options: {error}") });
             return;
         }
     };
@@ -197,56 +166,30 @@ async fn run<R: Runtime, T: Transport>(
         conn.receive(now, &leftover);
     }
     let clock_rt = rt.clone();
-    let outbound = Outbound {
-        max_buffered: options.max_buffered,
-        slow_consumer: options.slow_consumer,
-    };
-    let shared = Shared::new(
-        conn,
-        outbound,
-        Arc::clone(&app.inner.stats),
-        Arc::new(move || clock_rt.now()),
-    );
+    let outbound = Outbound { max_buffered: options.max_buffered, slow_consumer: options.slow_consumer };
+    let shared = Shared::new(conn, outbound, Arc::clone(&app.inner.stats), Arc::new(move || clock_rt.now()));
     let shared = Arc::new(Mutex::new(shared));
     let id = app.register(&shared);
     let path = admitted.request.path().to_owned();
     let peer_addr = admitted.request.peer_addr();
-    let info = Info {
-        protocol: admitted.protocol,
-        peer_addr,
-        data: admitted.verified.data,
-    };
+    let info = Info { protocol: admitted.protocol, peer_addr, data: admitted.verified.data };
     let socket = WebSocket::new(Arc::clone(&shared), info);
     let span = tracing::info_span!("ws", id, %path);
     let _entered = span.enter();
     tracing::debug!(?peer_addr, "connection open");
     Stats::add(&app.inner.stats.connections, 1);
     Stats::add(&app.inner.stats.total_connections, 1);
-    app.emit(&ServerEvent::Connection {
-        id,
-        path,
-        peer_addr,
-    });
+    app.emit(&ServerEvent::Connection { id, path, peer_addr });
     let handler = (admitted.handler)(socket, admitted.request);
     let driver = Driver::new(rt, io, shared, Role::Server);
     drop(_entered);
     let task = ConnectionTask::new(driver, handler, span.clone());
     let (reason, handler_error) = task.await;
-    app.inner
-        .stats
-        .connections
-        .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    app.inner.stats.connections.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     app.unregister(id);
     if let Some(message) = handler_error {
         Stats::add(&app.inner.stats.errors, 1);
-        app.emit(&ServerEvent::Error {
-            id: Some(id),
-            message,
-        });
+        app.emit(&ServerEvent::Error { id: Some(id), message });
     }
-    app.emit(&ServerEvent::Disconnect {
-        id,
-        code: reason.code(),
-        reason: reason.reason().to_owned(),
-    });
+    app.emit(&ServerEvent::Disconnect { id, code: reason.code(), reason: reason.reason().to_owned() });
 }

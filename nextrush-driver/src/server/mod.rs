@@ -85,17 +85,13 @@ pub struct App<R: Runtime> {
 
 impl<R: Runtime> Clone for App<R> {
     fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
+        Self { inner: Arc::clone(&self.inner) }
     }
 }
 
 impl<R: Runtime> std::fmt::Debug for App<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App")
-            .field("options", &self.inner.options)
-            .finish_non_exhaustive()
+        f.debug_struct("App").field("options", &self.inner.options).finish_non_exhaustive()
     }
 }
 
@@ -148,22 +144,14 @@ impl<R: Runtime> App<R> {
             let fut = handler(ws, req);
             Box::pin(async move { fut.await.map_err(Into::into) })
         });
-        self.inner
-            .routes
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .add(pattern, handler)?;
+        self.inner.routes.write().unwrap_or_else(std::sync::PoisonError::into_inner).add(pattern, handler)?;
         Ok(self)
     }
 
     /// Calls `hook` for every [`ServerEvent`]. Keep it quick: it runs on the
     /// connection's task.
     pub fn on_event(&self, hook: impl Fn(&ServerEvent) + Send + Sync + 'static) -> &Self {
-        self.inner
-            .hooks
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(Arc::new(hook));
+        self.inner.hooks.write().unwrap_or_else(std::sync::PoisonError::into_inner).push(Arc::new(hook));
         self
     }
 
@@ -178,9 +166,7 @@ impl<R: Runtime> App<R> {
     /// # Errors
     /// The address does not parse or cannot be bound.
     pub async fn bind(&self, addr: &str) -> Result<R::Listener, Error> {
-        let addr: SocketAddr = addr
-            .parse()
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let addr: SocketAddr = addr.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         Ok(self.inner.rt.bind(addr).await?)
     }
 
@@ -222,17 +208,12 @@ impl<R: Runtime> App<R> {
                 None => return Ok(()),
                 Some(Ok((stream, peer))) => {
                     let app = self.clone();
-                    self.inner
-                        .rt
-                        .spawn(async move { app.accept_io(stream, Some(peer)).await });
+                    self.inner.rt.spawn(async move { app.accept_io(stream, Some(peer)).await });
                 }
                 Some(Err(error)) => {
                     // EMFILE and friends: report, back off briefly, keep serving.
                     tracing::warn!(%error, "accept failed");
-                    self.emit(&ServerEvent::Error {
-                        id: None,
-                        message: format!("accept failed: {error}"),
-                    });
+                    self.emit(&ServerEvent::Error { id: None, message: format!("accept failed: {error}") });
                     let until = self.inner.rt.now() + Duration::from_millis(50);
                     self.inner.rt.sleep_until(until).await;
                 }
@@ -247,8 +228,7 @@ impl<R: Runtime> App<R> {
     where
         R: WrapIo<S>,
     {
-        self.accept_io(<R as WrapIo<S>>::wrap(stream), peer_addr)
-            .await;
+        self.accept_io(<R as WrapIo<S>>::wrap(stream), peer_addr).await;
     }
 
     /// [`accept`](Self::accept) for a [`Transport`].
@@ -268,9 +248,7 @@ impl<R: Runtime> App<R> {
             let mut s = lock(&shared);
             if s.conn.ready_state() == ReadyState::Open {
                 let now = (s.clock)();
-                let _ = s
-                    .conn
-                    .close(now, CloseCode::GOING_AWAY, "server shutting down");
+                let _ = s.conn.close(now, CloseCode::GOING_AWAY, "server shutting down");
             }
             let waker = s.driver_waker.clone();
             drop(s);
@@ -279,9 +257,7 @@ impl<R: Runtime> App<R> {
             }
         }
         let deadline = self.inner.rt.now() + timeout;
-        while self.inner.stats.connections.load(Ordering::Acquire) > 0
-            && self.inner.rt.now() < deadline
-        {
+        while self.inner.stats.connections.load(Ordering::Acquire) > 0 && self.inner.rt.now() < deadline {
             let tick = (self.inner.rt.now() + Duration::from_millis(10)).min(deadline);
             self.inner.rt.sleep_until(tick).await;
         }
@@ -303,53 +279,29 @@ impl<R: Runtime> App<R> {
     }
 
     fn live_connections(&self) -> Vec<Arc<Mutex<Shared>>> {
-        let map = self
-            .inner
-            .connections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = self.inner.connections.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.values().filter_map(Weak::upgrade).collect()
     }
 
     pub(crate) fn register(&self, shared: &Arc<Mutex<Shared>>) -> u64 {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let mut map = self
-            .inner
-            .connections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.inner.connections.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.insert(id, Arc::downgrade(shared));
         id
     }
 
     pub(crate) fn unregister(&self, id: u64) {
-        let mut map = self
-            .inner
-            .connections
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.inner.connections.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.remove(&id);
     }
 
-    pub(crate) fn find_route(
-        &self,
-        path: &str,
-    ) -> Option<(Handler, nextrush_proto::route::Params)> {
-        let routes = self
-            .inner
-            .routes
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub(crate) fn find_route(&self, path: &str) -> Option<(Handler, nextrush_proto::route::Params)> {
+        let routes = self.inner.routes.read().unwrap_or_else(std::sync::PoisonError::into_inner);
         routes.find(path).map(|(h, params)| (Arc::clone(h), params))
     }
 
     pub(crate) fn emit(&self, event: &ServerEvent) {
-        let hooks = self
-            .inner
-            .hooks
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let hooks = self.inner.hooks.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         for hook in hooks {
             hook(event);
         }

@@ -204,11 +204,7 @@ impl Options {
     /// happens to the rest (drop them, or close with 1008).
     #[must_use]
     pub fn rate_limit(mut self, messages: u32, window: Duration, action: RateLimitAction) -> Self {
-        self.protocol = self.protocol.rate_limit(Some(RateLimit {
-            messages,
-            window,
-            action,
-        }));
+        self.protocol = self.protocol.rate_limit(Some(RateLimit { messages, window, action }));
         self
     }
 

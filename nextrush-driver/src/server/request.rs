@@ -16,16 +16,8 @@ pub struct Request {
 }
 
 impl Request {
-    pub(crate) fn new(
-        head: nextrush_proto::Request,
-        params: Params,
-        peer_addr: Option<SocketAddr>,
-    ) -> Self {
-        Self {
-            head,
-            params,
-            peer_addr,
-        }
+    pub(crate) fn new(head: nextrush_proto::Request, params: Params, peer_addr: Option<SocketAddr>) -> Self {
+        Self { head, params, peer_addr }
     }
 
     /// A path parameter of the route (`/chat/:room` → `param("room")`),

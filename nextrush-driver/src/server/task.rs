@@ -23,13 +23,7 @@ pub(super) struct ConnectionTask<R: Runtime, T: Transport> {
 
 impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
     pub(super) fn new(driver: Driver<R, T>, handler: HandlerFuture, span: tracing::Span) -> Self {
-        Self {
-            driver: Some(driver),
-            handler: Some(handler),
-            reason: None,
-            handler_error: None,
-            span,
-        }
+        Self { driver: Some(driver), handler: Some(handler), reason: None, handler_error: None, span }
     }
 
     fn poll_handler(&mut self, cx: &mut Context<'_>) {

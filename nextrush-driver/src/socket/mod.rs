@@ -82,10 +82,7 @@ struct Handle {
 impl Handle {
     fn clone_counted(&self) -> Self {
         lock(&self.shared).handles += 1;
-        Self {
-            shared: Arc::clone(&self.shared),
-            info: Arc::clone(&self.info),
-        }
+        Self { shared: Arc::clone(&self.shared), info: Arc::clone(&self.info) }
     }
 
     fn poll_event(&self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
@@ -103,11 +100,7 @@ impl Handle {
             Some(CloseReason::Clean { .. }) => Poll::Ready(Ok(None)),
             Some(reason) => Poll::Ready(Err(Error::Closed(reason.clone()))),
             None => {
-                if !s
-                    .recv_waker
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()))
-                {
+                if !s.recv_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     s.recv_waker = Some(cx.waker().clone());
                 }
                 Poll::Pending
@@ -129,11 +122,7 @@ impl Handle {
 
     /// Queues `message` if the outbound bound allows, applying the
     /// slow-consumer policy otherwise. `cx` is registered when it must wait.
-    fn poll_send(
-        &self,
-        cx: Option<&mut Context<'_>>,
-        message: &mut Option<Message>,
-    ) -> Poll<Result<(), Error>> {
+    fn poll_send(&self, cx: Option<&mut Context<'_>>, message: &mut Option<Message>) -> Poll<Result<(), Error>> {
         let mut s = lock(&self.shared);
         if s.conn.ready_state() != ReadyState::Open {
             return Poll::Ready(Err(closed_error(&s)));
@@ -153,9 +142,7 @@ impl Handle {
                 (SlowConsumer::Disconnect, _) => {
                     Stats::add(&s.stats.dropped_messages, 1);
                     let now = (s.clock)();
-                    let _ = s
-                        .conn
-                        .close(now, CloseCode::POLICY_VIOLATION, "slow consumer");
+                    let _ = s.conn.close(now, CloseCode::POLICY_VIOLATION, "slow consumer");
                     wake_driver(s);
                     return Poll::Ready(Err(Error::QueueFull));
                 }
@@ -170,10 +157,7 @@ impl Handle {
     }
 
     /// Runs `f` on the connection and wakes the driver.
-    fn command(
-        &self,
-        f: impl FnOnce(&mut Shared, Instant) -> Result<(), Error>,
-    ) -> Result<(), Error> {
+    fn command(&self, f: impl FnOnce(&mut Shared, Instant) -> Result<(), Error>) -> Result<(), Error> {
         let mut s = lock(&self.shared);
         let now = (s.clock)();
         let result = f(&mut s, now);
@@ -241,9 +225,7 @@ impl Drop for Handle {
 
 fn closed_error(s: &Shared) -> Error {
     match &s.closed {
-        Some(reason) if !matches!(reason, CloseReason::Clean { .. }) => {
-            Error::Closed(reason.clone())
-        }
+        Some(reason) if !matches!(reason, CloseReason::Clean { .. }) => Error::Closed(reason.clone()),
         _ => Error::Send(nextrush_proto::SendError::Closed),
     }
 }
@@ -327,10 +309,7 @@ macro_rules! writer_methods {
         /// # Errors
         /// Serialization failed, or as [`send`](Self::send).
         #[cfg(feature = "json")]
-        pub async fn send_json<T: serde::Serialize + ?Sized>(
-            &self,
-            value: &T,
-        ) -> Result<(), Error> {
+        pub async fn send_json<T: serde::Serialize + ?Sized>(&self, value: &T) -> Result<(), Error> {
             let text = serde_json::to_string(value)?;
             self.send(Message::text(text)).await
         }
@@ -340,16 +319,10 @@ macro_rules! writer_methods {
         /// # Errors
         /// The socket is closing, or the fragment kind differs from the
         /// message in progress.
-        pub async fn send_fragment(
-            &self,
-            kind: MessageKind,
-            data: Bytes,
-            fin: bool,
-        ) -> Result<(), Error> {
+        pub async fn send_fragment(&self, kind: MessageKind, data: Bytes, fin: bool) -> Result<(), Error> {
             let mut space = Some(Message::Binary(Bytes::new()));
             poll_fn(|cx| self.handle.poll_send(Some(cx), &mut space)).await?;
-            self.handle
-                .command(|s, now| Ok(s.conn.send_fragment(now, kind, data, fin)?))
+            self.handle.command(|s, now| Ok(s.conn.send_fragment(now, kind, data, fin)?))
         }
 
         /// Sends a ping; its pong shows up in `recv_event` and in
@@ -446,21 +419,13 @@ pub struct WebSocket {
 
 impl std::fmt::Debug for WebSocket {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebSocket")
-            .field("state", &self.ready_state())
-            .finish_non_exhaustive()
+        f.debug_struct("WebSocket").field("state", &self.ready_state()).finish_non_exhaustive()
     }
 }
 
 impl WebSocket {
     pub(crate) fn new(shared: Arc<Mutex<Shared>>, info: Info) -> Self {
-        Self {
-            handle: Handle {
-                shared,
-                info: Arc::new(info),
-            },
-            terminated: false,
-        }
+        Self { handle: Handle { shared, info: Arc::new(info) }, terminated: false }
     }
 
     reader_methods!();
@@ -471,16 +436,8 @@ impl WebSocket {
     /// different tasks. The socket closes when both are dropped.
     #[must_use]
     pub fn split(self) -> (WsReader, WsWriter) {
-        let writer = WsWriter {
-            handle: self.handle.clone_counted(),
-        };
-        (
-            WsReader {
-                handle: self.handle,
-                terminated: self.terminated,
-            },
-            writer,
-        )
+        let writer = WsWriter { handle: self.handle.clone_counted() };
+        (WsReader { handle: self.handle, terminated: self.terminated }, writer)
     }
 }
 

@@ -74,12 +74,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub(crate) fn new(
-        conn: Connection,
-        outbound: Outbound,
-        stats: Arc<Stats>,
-        clock: Clock,
-    ) -> Self {
+    pub(crate) fn new(conn: Connection, outbound: Outbound, stats: Arc<Stats>, clock: Clock) -> Self {
         let now = clock();
         Self {
             conn,
@@ -137,7 +132,5 @@ impl Shared {
 /// Locks the shared state, recovering from a poisoned lock (a panic in a
 /// user callback must not take other handles down).
 pub(crate) fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    shared
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }

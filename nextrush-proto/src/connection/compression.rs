@@ -1,42 +1,51 @@
 //! The seam between the connection and permessage-deflate.
 //!
-//! Without the `deflate` feature the codec types are uninhabited, so the
-//! connection's compression paths compile away.
+//! With the `deflate` feature these are the RFC 7692 codec; without it they
+//! are uninhabited, so the connection's compression paths compile away.
 
-use bytes::BytesMut;
+#[cfg(feature = "deflate")]
+pub(crate) use crate::deflate::{Compressor as Deflater, Decompressor as Inflater};
 
-use crate::error::ProtocolError;
+#[cfg(not(feature = "deflate"))]
+pub(crate) use disabled::{Deflater, Inflater};
 
-/// Decompresses received messages (never constructed without `deflate`).
-#[derive(Debug)]
-pub(crate) enum Inflater {}
+#[cfg(not(feature = "deflate"))]
+mod disabled {
+    use bytes::BytesMut;
 
-impl Inflater {
-    pub(crate) fn decompress(
-        &mut self,
-        _input: &[u8],
-        _fin: bool,
-        _out: &mut BytesMut,
-        _max_total: usize,
-    ) -> Result<(), ProtocolError> {
-        match *self {}
-    }
-}
+    use crate::error::ProtocolError;
 
-/// Compresses sent messages (never constructed without `deflate`).
-#[derive(Debug)]
-pub(crate) enum Deflater {}
+    /// Decompresses received messages (never constructed without `deflate`).
+    #[derive(Debug)]
+    pub(crate) enum Inflater {}
 
-impl Deflater {
-    pub(crate) fn threshold(&self) -> usize {
-        match *self {}
-    }
-
-    pub(crate) fn compress(&mut self, _payload: &[u8], _out: &mut BytesMut) {
-        match *self {}
+    impl Inflater {
+        pub(crate) fn decompress(
+            &mut self,
+            _input: &[u8],
+            _fin: bool,
+            _out: &mut BytesMut,
+            _max_total: usize,
+        ) -> Result<(), ProtocolError> {
+            match *self {}
+        }
     }
 
-    pub(crate) fn compress_fragment(&mut self, _data: &[u8], _fin: bool, _out: &mut BytesMut) {
-        match *self {}
+    /// Compresses sent messages (never constructed without `deflate`).
+    #[derive(Debug)]
+    pub(crate) enum Deflater {}
+
+    impl Deflater {
+        pub(crate) fn threshold(&self) -> usize {
+            match *self {}
+        }
+
+        pub(crate) fn compress(&mut self, _payload: &[u8], _out: &mut BytesMut) -> Result<bool, ()> {
+            match *self {}
+        }
+
+        pub(crate) fn compress_fragment(&mut self, _data: &[u8], _fin: bool, _out: &mut BytesMut) -> Result<(), ()> {
+            match *self {}
+        }
     }
 }

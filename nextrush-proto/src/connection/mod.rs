@@ -40,11 +40,12 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::close_code::{CloseCode, CloseFrame};
-use crate::config::{Config, RateLimitAction, Role};
+use crate::config::{Config, RateLimitAction};
 use crate::error::{CloseReason, ConfigError, ProtocolError, SendError, Side, Timer};
 use crate::frame::{FrameHead, Opcode};
 use crate::message::{Message, Utf8Bytes};
 use crate::rng::Entropy;
+use crate::role::Role;
 use compression::Deflater;
 use outbox::{Lane, Outbox};
 use reader::{Inbound, Reader};
@@ -145,20 +146,11 @@ impl Connection {
     ///
     /// # Errors
     /// The configuration is invalid.
-    pub fn client(
-        config: Config,
-        now: Instant,
-        entropy: Box<dyn Entropy>,
-    ) -> Result<Self, ConfigError> {
+    pub fn client(config: Config, now: Instant, entropy: Box<dyn Entropy>) -> Result<Self, ConfigError> {
         Self::new(Role::Client, config, now, Some(entropy))
     }
 
-    fn new(
-        role: Role,
-        config: Config,
-        now: Instant,
-        entropy: Option<Box<dyn Entropy>>,
-    ) -> Result<Self, ConfigError> {
+    fn new(role: Role, config: Config, now: Instant, entropy: Option<Box<dyn Entropy>>) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
             role,
@@ -170,17 +162,24 @@ impl Connection {
             sending: None,
             state: ReadyState::Open,
             close_deadline: None,
-            heartbeat: Heartbeat {
-                last_received: now,
-                ping_sent: None,
-                rtt: None,
-            },
-            rate: RateWindow {
-                started: now,
-                count: 0,
-            },
+            heartbeat: Heartbeat { last_received: now, ping_sent: None, rtt: None },
+            rate: RateWindow { started: now, count: 0 },
             events: VecDeque::new(),
         })
+    }
+
+    /// Turns on permessage-deflate with the parameters the handshake
+    /// negotiated (call before any data moves).
+    #[cfg(feature = "deflate")]
+    pub fn enable_deflate(&mut self, params: &crate::deflate::DeflateParams, config: &crate::deflate::DeflateConfig) {
+        self.deflate = Some(Deflater::new(params, self.role, config));
+        self.reader.set_inflater(compression::Inflater::new(params, self.role));
+    }
+
+    /// Whether permessage-deflate is on.
+    #[must_use]
+    pub fn is_deflate_enabled(&self) -> bool {
+        self.deflate.is_some()
     }
 
     /// This connection's role.
@@ -295,25 +294,13 @@ impl Connection {
         if self.is_closed() {
             return None;
         }
-        let pong = self
-            .heartbeat
-            .ping_sent
-            .map(|sent| sent + self.config.pong_timeout);
-        let keepalive = if pong.is_none() && self.state == ReadyState::Open {
-            self.keepalive_deadline()
-        } else {
-            None
-        };
-        [self.close_deadline, pong, keepalive]
-            .into_iter()
-            .flatten()
-            .min()
+        let pong = self.heartbeat.ping_sent.map(|sent| sent + self.config.pong_timeout);
+        let keepalive = if pong.is_none() && self.state == ReadyState::Open { self.keepalive_deadline() } else { None };
+        [self.close_deadline, pong, keepalive].into_iter().flatten().min()
     }
 
     fn keepalive_deadline(&self) -> Option<Instant> {
-        self.config
-            .ping_interval
-            .map(|interval| self.heartbeat.last_received + interval)
+        self.config.ping_interval.map(|interval| self.heartbeat.last_received + interval)
     }
 
     // ----- commands -----------------------------------------------------
@@ -325,9 +312,7 @@ impl Connection {
     pub fn send(&mut self, _now: Instant, message: Message) -> Result<(), SendError> {
         self.check_can_send()?;
         if self.sending.is_some() {
-            return Err(SendError::Fragmentation(
-                "a fragmented message is in progress",
-            ));
+            return Err(SendError::Fragmentation("a fragmented message is in progress"));
         }
         let (opcode, payload) = match message {
             Message::Text(text) => (Opcode::Text, text.into_bytes()),
@@ -336,8 +321,12 @@ impl Connection {
         let (rsv, payload) = match self.deflate.as_mut() {
             Some(deflate) if payload.len() >= deflate.threshold() => {
                 let mut out = BytesMut::new();
-                deflate.compress(&payload, &mut out);
-                (FrameHead::RSV1, out.freeze())
+                // Sent as is when compression would not make it smaller.
+                if matches!(deflate.compress(&payload, &mut out), Ok(true)) {
+                    (FrameHead::RSV1, out.freeze())
+                } else {
+                    (0, payload)
+                }
             }
             _ => (0, payload),
         };
@@ -352,13 +341,7 @@ impl Connection {
     /// # Errors
     /// The connection is closing or closed, or `kind` differs from the kind
     /// of the message in progress.
-    pub fn send_fragment(
-        &mut self,
-        _now: Instant,
-        kind: MessageKind,
-        data: Bytes,
-        fin: bool,
-    ) -> Result<(), SendError> {
+    pub fn send_fragment(&mut self, _now: Instant, kind: MessageKind, data: Bytes, fin: bool) -> Result<(), SendError> {
         self.check_can_send()?;
         let opcode = match self.sending {
             None => match kind {
@@ -367,27 +350,19 @@ impl Connection {
             },
             Some(current) if current == kind => Opcode::Continuation,
             Some(_) => {
-                return Err(SendError::Fragmentation(
-                    "fragment kind differs from the message in progress",
-                ));
+                return Err(SendError::Fragmentation("fragment kind differs from the message in progress"));
             }
         };
-        self.sending = if fin { None } else { Some(kind) };
         let (rsv, payload) = match self.deflate.as_mut() {
             Some(deflate) => {
                 let mut out = BytesMut::new();
-                deflate.compress_fragment(&data, fin, &mut out);
-                (
-                    if opcode == Opcode::Continuation {
-                        0
-                    } else {
-                        FrameHead::RSV1
-                    },
-                    out.freeze(),
-                )
+                deflate.compress_fragment(&data, fin, &mut out).map_err(|_| SendError::Compression)?;
+                let rsv = if opcode == Opcode::Continuation { 0 } else { FrameHead::RSV1 };
+                (rsv, out.freeze())
             }
             None => (0, data),
         };
+        self.sending = if fin { None } else { Some(kind) };
         self.push_frame(Lane::Data, fin, rsv, opcode, payload);
         Ok(())
     }
@@ -402,9 +377,7 @@ impl Connection {
     pub fn send_encoded(&mut self, _now: Instant, frames: Bytes) -> Result<(), SendError> {
         self.check_can_send()?;
         if self.role == Role::Client || self.sending.is_some() {
-            return Err(SendError::Fragmentation(
-                "pre-encoded frames need an idle server connection",
-            ));
+            return Err(SendError::Fragmentation("pre-encoded frames need an idle server connection"));
         }
         self.outbox.push_encoded(frames);
         Ok(())
@@ -454,11 +427,7 @@ impl Connection {
     // ----- internals ----------------------------------------------------
 
     fn check_can_send(&self) -> Result<(), SendError> {
-        if self.state == ReadyState::Open {
-            Ok(())
-        } else {
-            Err(SendError::Closed)
-        }
+        if self.state == ReadyState::Open { Ok(()) } else { Err(SendError::Closed) }
     }
 
     fn process(&mut self, now: Instant) {
@@ -499,10 +468,7 @@ impl Connection {
     fn deliver(&mut self, now: Instant, message: Message) {
         if let Some(limit) = self.config.rate_limit {
             if now.saturating_duration_since(self.rate.started) >= limit.window {
-                self.rate = RateWindow {
-                    started: now,
-                    count: 0,
-                };
+                self.rate = RateWindow { started: now, count: 0 };
             }
             self.rate.count = self.rate.count.saturating_add(1);
             if self.rate.count > limit.messages {
@@ -569,23 +535,13 @@ impl Connection {
             entropy.fill(&mut key);
             key
         });
-        let head = FrameHead {
-            fin,
-            rsv,
-            opcode,
-            mask,
-            len: payload.len() as u64,
-        };
+        let head = FrameHead { fin, rsv, opcode, mask, len: payload.len() as u64 };
         self.outbox.push(lane, head, payload);
     }
 }
 
 fn check_control_len(len: usize) -> Result<(), SendError> {
-    if len > 125 {
-        Err(SendError::ControlTooLong(len))
-    } else {
-        Ok(())
-    }
+    if len > 125 { Err(SendError::ControlTooLong(len)) } else { Ok(()) }
 }
 
 /// Parses a Close payload (RFC 6455 §5.5.1, §7.4).
@@ -598,8 +554,7 @@ fn parse_close(payload: Bytes) -> Result<Option<CloseFrame>, ProtocolError> {
             if !code.is_valid_on_wire() {
                 return Err(ProtocolError::InvalidCloseCode(code.0));
             }
-            let reason = Utf8Bytes::try_from_bytes(payload.slice(2..))
-                .map_err(|_| ProtocolError::InvalidUtf8)?;
+            let reason = Utf8Bytes::try_from_bytes(payload.slice(2..)).map_err(|_| ProtocolError::InvalidUtf8)?;
             Ok(Some(CloseFrame { code, reason }))
         }
     }

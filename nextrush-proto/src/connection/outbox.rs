@@ -58,12 +58,7 @@ impl Outbox {
         let mut bytes = [0; MAX_HEAD_LEN];
         let head_len = head.encode(&mut bytes);
         // MAX_HEAD_LEN is 14, so the head length always fits a u8.
-        let frame = OutFrame {
-            head: bytes,
-            head_len: head_len as u8,
-            mask: head.mask,
-            payload,
-        };
+        let frame = OutFrame { head: bytes, head_len: head_len as u8, mask: head.mask, payload };
         self.queued += frame.wire_len();
         match lane {
             Lane::Control => {
@@ -78,12 +73,7 @@ impl Outbox {
     /// connections). Server role only: such frames are unmasked.
     pub(crate) fn push_encoded(&mut self, frames: Bytes) {
         self.queued += frames.len();
-        self.data.push_back(OutFrame {
-            head: [0; MAX_HEAD_LEN],
-            head_len: 0,
-            mask: None,
-            payload: frames,
-        });
+        self.data.push_back(OutFrame { head: [0; MAX_HEAD_LEN], head_len: 0, mask: None, payload: frames });
     }
 
     /// Drops every queued pong that has not been written yet (RFC 6455

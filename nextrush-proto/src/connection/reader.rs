@@ -3,10 +3,10 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::config::Role;
 use crate::error::ProtocolError;
 use crate::frame::{FrameHead, Opcode, apply_mask};
 use crate::message::{Message, Utf8Bytes};
+use crate::role::Role;
 use crate::utf8::Utf8Validator;
 
 /// How much buffer to reserve ahead for a declared frame length: enough to
@@ -68,6 +68,7 @@ impl Reader {
         }
     }
 
+    #[cfg_attr(not(feature = "deflate"), allow(dead_code, reason = "only deflate decompresses"))]
     pub(crate) fn set_inflater(&mut self, inflate: super::compression::Inflater) {
         self.inflate = Some(inflate);
     }
@@ -121,9 +122,7 @@ impl Reader {
             }
             if frame.check_utf8 {
                 // RFC 6455 §8.1 + Autobahn 6.4: fail fast, mid-frame.
-                self.utf8
-                    .feed(fresh)
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+                self.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             frame.unmasked = available;
             if available < frame.len {
@@ -159,18 +158,10 @@ impl Reader {
             if head.len > 125 {
                 return Err(ProtocolError::ControlTooLong(head.len));
             }
-            return Ok(InFrame {
-                head,
-                len,
-                unmasked: 0,
-                check_utf8: false,
-            });
+            return Ok(InFrame { head, len, unmasked: 0, check_utf8: false });
         }
         if len > self.max_frame {
-            return Err(ProtocolError::FrameTooBig {
-                size: head.len,
-                limit: self.max_frame,
-            });
+            return Err(ProtocolError::FrameTooBig { size: head.len, limit: self.max_frame });
         }
         let max_message = self.max_message;
         let partial = self.data_frame_message(head)?;
@@ -178,12 +169,7 @@ impl Reader {
             return Err(ProtocolError::MessageTooBig { limit: max_message });
         }
         let check_utf8 = partial.text && !partial.compressed;
-        Ok(InFrame {
-            head,
-            len,
-            unmasked: 0,
-            check_utf8,
-        })
+        Ok(InFrame { head, len, unmasked: 0, check_utf8 })
     }
 
     /// RFC 6455 §5.2: "MUST be 0 unless an extension is negotiated that
@@ -196,9 +182,7 @@ impl Reader {
             return Err(ProtocolError::ReservedBits(head.rsv));
         }
         if rsv1 && !matches!(head.opcode, Opcode::Text | Opcode::Binary) {
-            return Err(ProtocolError::Compression(
-                "RSV1 set on a control or continuation frame",
-            ));
+            return Err(ProtocolError::Compression("RSV1 set on a control or continuation frame"));
         }
         Ok(())
     }
@@ -219,19 +203,13 @@ impl Reader {
                         data: BytesMut::new(),
                     });
                 }
-                self.message
-                    .as_mut()
-                    .ok_or(ProtocolError::UnexpectedContinuation)
+                self.message.as_mut().ok_or(ProtocolError::UnexpectedContinuation)
             }
         }
     }
 
     /// Handles a frame whose payload is complete and unmasked.
-    fn finish_frame(
-        &mut self,
-        head: FrameHead,
-        payload: Bytes,
-    ) -> Result<Option<Inbound>, ProtocolError> {
+    fn finish_frame(&mut self, head: FrameHead, payload: Bytes) -> Result<Option<Inbound>, ProtocolError> {
         match head.opcode {
             Opcode::Ping => return Ok(Some(Inbound::Ping(payload))),
             Opcode::Pong => return Ok(Some(Inbound::Pong(payload))),
@@ -243,15 +221,10 @@ impl Reader {
         };
         let whole = if partial.compressed {
             let before = partial.data.len();
-            let inflate = self
-                .inflate
-                .as_mut()
-                .ok_or(ProtocolError::ReservedBits(FrameHead::RSV1))?;
+            let inflate = self.inflate.as_mut().ok_or(ProtocolError::ReservedBits(FrameHead::RSV1))?;
             inflate.decompress(&payload, head.fin, &mut partial.data, self.max_message)?;
             if partial.text {
-                self.utf8
-                    .feed(&partial.data[before..])
-                    .map_err(|_| ProtocolError::InvalidUtf8)?;
+                self.utf8.feed(&partial.data[before..]).map_err(|_| ProtocolError::InvalidUtf8)?;
             }
             None
         } else if head.fin && partial.data.is_empty() {

@@ -53,10 +53,7 @@ impl FrameHead {
             return Err(ProtocolError::InvalidLength);
         }
         let mask = if masked {
-            let Some(key) = buf
-                .get(pos..pos + 4)
-                .and_then(|s| <[u8; 4]>::try_from(s).ok())
-            else {
+            let Some(key) = buf.get(pos..pos + 4).and_then(|s| <[u8; 4]>::try_from(s).ok()) else {
                 return Ok(None);
             };
             pos += 4;
@@ -64,13 +61,7 @@ impl FrameHead {
         } else {
             None
         };
-        let head = Self {
-            fin: b0 & 0x80 != 0,
-            rsv: (b0 >> 4) & 0b111,
-            opcode,
-            mask,
-            len,
-        };
+        let head = Self { fin: b0 & 0x80 != 0, rsv: (b0 >> 4) & 0b111, opcode, mask, len };
         Ok(Some((head, pos)))
     }
 
@@ -115,11 +106,7 @@ mod tests {
         let n = head.encode(&mut buf);
         assert_eq!(FrameHead::decode(&buf[..n]), Ok(Some((head, n))));
         for short in 0..n {
-            assert_eq!(
-                FrameHead::decode(&buf[..short]),
-                Ok(None),
-                "prefix of {short} bytes"
-            );
+            assert_eq!(FrameHead::decode(&buf[..short]), Ok(None), "prefix of {short} bytes");
         }
     }
 
@@ -128,13 +115,7 @@ mod tests {
     fn rfc6455_5_2_length_forms_round_trip() {
         for len in [0, 1, 125, 126, 127, 0xFFFF, 0x1_0000, u64::MAX >> 1] {
             for mask in [None, Some([1, 2, 3, 4])] {
-                round_trip(FrameHead {
-                    fin: true,
-                    rsv: 0,
-                    opcode: Opcode::Binary,
-                    mask,
-                    len,
-                });
+                round_trip(FrameHead { fin: true, rsv: 0, opcode: Opcode::Binary, mask, len });
             }
         }
     }
@@ -142,13 +123,7 @@ mod tests {
     #[test]
     fn rfc6455_5_2_minimal_length_encoding() {
         let mut buf = [0; MAX_HEAD_LEN];
-        let head = |len| FrameHead {
-            fin: true,
-            rsv: 0,
-            opcode: Opcode::Text,
-            mask: None,
-            len,
-        };
+        let head = |len| FrameHead { fin: true, rsv: 0, opcode: Opcode::Text, mask: None, len };
         assert_eq!(head(125).encode(&mut buf), 2);
         assert_eq!(head(126).encode(&mut buf), 4);
         assert_eq!(head(65_535).encode(&mut buf), 4);
@@ -164,10 +139,7 @@ mod tests {
     #[test]
     fn rfc6455_5_2_unknown_opcodes_rejected() {
         for op in [3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
-            assert_eq!(
-                FrameHead::decode(&[0x80 | op, 0]),
-                Err(ProtocolError::UnknownOpcode(op))
-            );
+            assert_eq!(FrameHead::decode(&[0x80 | op, 0]), Err(ProtocolError::UnknownOpcode(op)));
         }
     }
 
@@ -176,13 +148,8 @@ mod tests {
     fn rfc6455_5_7_examples() {
         let unmasked = [0x81, 0x05, 0x48, 0x65, 0x6c, 0x6c, 0x6f];
         let (head, n) = FrameHead::decode(&unmasked).unwrap().unwrap();
-        assert_eq!(
-            (head.fin, head.opcode, head.len, head.mask, n),
-            (true, Opcode::Text, 5, None, 2)
-        );
-        let masked = [
-            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
-        ];
+        assert_eq!((head.fin, head.opcode, head.len, head.mask, n), (true, Opcode::Text, 5, None, 2));
+        let masked = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
         let (head, n) = FrameHead::decode(&masked).unwrap().unwrap();
         assert_eq!((head.mask, n), (Some([0x37, 0xfa, 0x21, 0x3d]), 6));
         let mut payload = masked[6..].to_vec();

@@ -8,8 +8,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
 use http::StatusCode;
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, HeaderMap, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS,
-    SEC_WEBSOCKET_PROTOCOL, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, HeaderMap, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL,
+    TRANSFER_ENCODING, UPGRADE,
 };
 use thiserror::Error;
 
@@ -119,10 +119,7 @@ impl ClientResponse {
     /// the extension module to check against the offer (RFC 6455 §4.1 item 5:
     /// an extension not offered MUST fail the connection).
     pub fn extension_headers(&self) -> impl Iterator<Item = &str> {
-        self.headers
-            .get_all(SEC_WEBSOCKET_EXTENSIONS)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
+        self.headers.get_all(SEC_WEBSOCKET_EXTENSIONS).iter().filter_map(|v| v.to_str().ok())
     }
 }
 
@@ -167,13 +164,7 @@ impl ClientHandshake {
         let request = encode_request(&config, &key);
         let deadline = now.checked_add(config.limits().timeout);
         let head = HeadBuffer::new(config.limits().max_head_bytes);
-        Self {
-            config,
-            key,
-            request,
-            deadline,
-            state: State::ExpectResponse(head),
-        }
+        Self { config, key, request, deadline, state: State::ExpectResponse(head) }
     }
 
     /// The complete upgrade request to write to the transport.
@@ -203,17 +194,14 @@ impl ClientHandshake {
     /// The answer is not a valid acceptance (a non-101 status gives
     /// [`ClientHandshakeError::Rejected`] once its body is read); a limit was
     /// exceeded; the handshake timed out or already failed or completed.
-    pub fn receive(
-        &mut self,
-        bytes: &[u8],
-    ) -> Result<Option<ClientResponse>, ClientHandshakeError> {
+    pub fn receive(&mut self, bytes: &[u8]) -> Result<Option<ClientResponse>, ClientHandshakeError> {
         let result = match &mut self.state {
             State::ExpectResponse(buf) => match buf.push(bytes) {
                 Ok(None) => return Ok(None),
                 Ok(Some(head)) => self.on_head(head),
-                Err(HeadTooLarge) => Err(ClientHandshakeError::HeadTooLarge {
-                    limit: self.config.limits().max_head_bytes,
-                }),
+                Err(HeadTooLarge) => {
+                    Err(ClientHandshakeError::HeadTooLarge { limit: self.config.limits().max_head_bytes })
+                }
             },
             State::ExpectBody { body, wanted, .. } => {
                 let take = bytes.len().min(wanted.saturating_sub(body.len()));
@@ -269,17 +257,12 @@ impl ClientHandshake {
         match &self.state {
             State::Failed(e) => Err(e.clone()),
             State::Done => Ok(()),
-            _ if self.deadline.is_some_and(|d| now >= d) => {
-                self.fail_unless_done(ClientHandshakeError::TimedOut)
-            }
+            _ if self.deadline.is_some_and(|d| now >= d) => self.fail_unless_done(ClientHandshakeError::TimedOut),
             _ => Ok(()),
         }
     }
 
-    fn fail_unless_done(
-        &mut self,
-        error: ClientHandshakeError,
-    ) -> Result<(), ClientHandshakeError> {
+    fn fail_unless_done(&mut self, error: ClientHandshakeError) -> Result<(), ClientHandshakeError> {
         let error = match &self.state {
             State::ExpectResponse(_) => error,
             State::ExpectBody { .. } => self.rejection_so_far(),
@@ -293,9 +276,7 @@ impl ClientHandshake {
     /// The `Rejected` error with the body read so far (while in `ExpectBody`).
     fn rejection_so_far(&mut self) -> ClientHandshakeError {
         match std::mem::replace(&mut self.state, State::Done) {
-            State::ExpectBody {
-                mut rejected, body, ..
-            } => {
+            State::ExpectBody { mut rejected, body, .. } => {
                 rejected.body = Bytes::from(body);
                 ClientHandshakeError::Rejected(rejected)
             }
@@ -315,16 +296,13 @@ impl ClientHandshake {
             Ok(httparse::Status::Complete(_)) => {}
             Ok(httparse::Status::Partial) => return Err(ClientHandshakeError::Incomplete),
             Err(httparse::Error::TooManyHeaders) => {
-                return Err(ClientHandshakeError::TooManyHeaders {
-                    limit: limits.max_headers,
-                });
+                return Err(ClientHandshakeError::TooManyHeaders { limit: limits.max_headers });
             }
             Err(e) => return Err(ClientHandshakeError::Malformed(e)),
         }
         let status = resp.code.and_then(|c| StatusCode::from_u16(c).ok());
         let status = status.ok_or(ClientHandshakeError::Malformed(httparse::Error::Status))?;
-        let headers = headers::to_header_map(resp.headers)
-            .map_err(|_| ClientHandshakeError::InvalidHeader)?;
+        let headers = headers::to_header_map(resp.headers).map_err(|_| ClientHandshakeError::InvalidHeader)?;
         if status != StatusCode::SWITCHING_PROTOCOLS {
             return self.start_body(status, headers, &head.leftover);
         }
@@ -332,11 +310,7 @@ impl ClientHandshake {
             return Err(ClientHandshakeError::HttpVersion);
         }
         let subprotocol = self.validate_101(&headers)?;
-        Ok(Some(ClientResponse {
-            headers,
-            subprotocol,
-            leftover: head.leftover,
-        }))
+        Ok(Some(ClientResponse { headers, subprotocol, leftover: head.leftover }))
     }
 
     /// Starts reading the body of a refusal; fails at once when no more of it
@@ -356,21 +330,9 @@ impl ClientHandshake {
         let wanted = declared.unwrap_or(leftover.len()).min(max);
         let body = leftover[..wanted.min(leftover.len())].to_vec();
         let complete = body.len() == wanted;
-        let rejected = Box::new(RejectedResponse {
-            status,
-            headers,
-            body: Bytes::new(),
-        });
-        self.state = State::ExpectBody {
-            rejected,
-            body,
-            wanted,
-        };
-        if complete {
-            Err(self.rejection_so_far())
-        } else {
-            Ok(None)
-        }
+        let rejected = Box::new(RejectedResponse { status, headers, body: Bytes::new() });
+        self.state = State::ExpectBody { rejected, body, wanted };
+        if complete { Err(self.rejection_so_far()) } else { Ok(None) }
     }
 
     /// RFC 6455 §4.1, the client's checks of a 101 (items 1–6 of the list
@@ -433,10 +395,7 @@ fn encode_request(config: &ClientConfig, key: &str) -> Vec<u8> {
     field("Sec-WebSocket-Key", key.as_bytes());
     field("Sec-WebSocket-Version", WEBSOCKET_VERSION.as_bytes());
     if !config.subprotocols().is_empty() {
-        field(
-            "Sec-WebSocket-Protocol",
-            config.subprotocols().join(", ").as_bytes(),
-        );
+        field("Sec-WebSocket-Protocol", config.subprotocols().join(", ").as_bytes());
     }
     if let Some(ext) = config.extensions() {
         field("Sec-WebSocket-Extensions", ext.as_bytes());

@@ -3,9 +3,9 @@
 
 use http::Uri;
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, ORIGIN,
-    SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL,
-    SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, HeaderValue, ORIGIN, SEC_WEBSOCKET_ACCEPT,
+    SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING,
+    UPGRADE,
 };
 use thiserror::Error;
 
@@ -194,12 +194,8 @@ impl ClientConfigBuilder {
 
     /// Offers these subprotocols, most preferred first (after those already
     /// added).
-    pub fn subprotocols<I: IntoIterator<Item = S>, S: Into<String>>(
-        mut self,
-        protocols: I,
-    ) -> Self {
-        self.subprotocols
-            .extend(protocols.into_iter().map(Into::into));
+    pub fn subprotocols<I: IntoIterator<Item = S>, S: Into<String>>(mut self, protocols: I) -> Self {
+        self.subprotocols.extend(protocols.into_iter().map(Into::into));
         self
     }
 
@@ -238,8 +234,7 @@ impl ClientConfigBuilder {
         }
         let host_header = match headers.remove(HOST) {
             Some(v) => v,
-            None => HeaderValue::from_str(&endpoint.host_header)
-                .map_err(|_| ClientConfigError::InvalidUrl)?,
+            None => HeaderValue::from_str(&endpoint.host_header).map_err(|_| ClientConfigError::InvalidUrl)?,
         };
         if let Some(origin) = self.origin {
             let v = HeaderValue::from_str(&origin).map_err(|_| ClientConfigError::InvalidOrigin)?;
@@ -300,26 +295,12 @@ impl Endpoint {
         }
         let default_port = if secure { 443 } else { 80 };
         let port = authority.port_u16().unwrap_or(default_port);
-        let host_header = if port == default_port {
-            bracketed.to_owned()
-        } else {
-            format!("{bracketed}:{port}")
-        };
-        let path = if uri.path().is_empty() {
-            "/"
-        } else {
-            uri.path()
-        };
+        let host_header = if port == default_port { bracketed.to_owned() } else { format!("{bracketed}:{port}") };
+        let path = if uri.path().is_empty() { "/" } else { uri.path() };
         let resource = match uri.query() {
             Some(q) => format!("{path}?{q}"),
             None => path.to_owned(),
         };
-        Ok(Self {
-            secure,
-            host: host.to_owned(),
-            port,
-            resource,
-            host_header,
-        })
+        Ok(Self { secure, host: host.to_owned(), port, resource, host_header })
     }
 }

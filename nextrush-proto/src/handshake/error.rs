@@ -101,9 +101,7 @@ impl HandshakeError {
     #[must_use]
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::HeadTooLarge { .. } | Self::TooManyHeaders { .. } => {
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
-            }
+            Self::HeadTooLarge { .. } | Self::TooManyHeaders { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::UnsupportedVersion => StatusCode::UPGRADE_REQUIRED,
             Self::TimedOut => StatusCode::REQUEST_TIMEOUT,
             Self::AlreadyComplete => StatusCode::INTERNAL_SERVER_ERROR,
@@ -117,11 +115,8 @@ impl HandshakeError {
     #[must_use]
     pub fn rejection(&self) -> Rejection {
         let status = self.status();
-        let base = if status == StatusCode::UPGRADE_REQUIRED {
-            Rejection::upgrade_required()
-        } else {
-            Rejection::new(status)
-        };
+        let base =
+            if status == StatusCode::UPGRADE_REQUIRED { Rejection::upgrade_required() } else { Rejection::new(status) };
         base.with_body(format!("{self}\n"))
     }
 }

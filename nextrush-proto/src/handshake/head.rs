@@ -73,10 +73,7 @@ impl HeadBuffer {
             let mut leftover = head.split_off(end);
             leftover.extend_from_slice(&bytes[take..]);
             self.searched = 0;
-            return Ok(Some(Head {
-                bytes: head,
-                leftover: Bytes::from(leftover),
-            }));
+            return Ok(Some(Head { bytes: head, leftover: Bytes::from(leftover) }));
         }
         if self.buf.len() >= self.limit {
             self.buf = Vec::new();
@@ -90,13 +87,7 @@ impl HeadBuffer {
     fn reserve(&mut self, additional: usize) {
         let needed = self.buf.len() + additional;
         if needed > self.buf.capacity() {
-            let target = self
-                .buf
-                .capacity()
-                .saturating_mul(2)
-                .max(256)
-                .min(self.limit)
-                .max(needed);
+            let target = self.buf.capacity().saturating_mul(2).max(256).min(self.limit).max(needed);
             self.buf.reserve_exact(target - self.buf.len());
         }
     }
@@ -182,10 +173,7 @@ mod tests {
     #[test]
     fn limit_counts_the_head_only() {
         let mut h = HeadBuffer::new(18);
-        let head = h
-            .push(b"GET / HTTP/1.1\r\n\r\n0123456789")
-            .unwrap()
-            .unwrap();
+        let head = h.push(b"GET / HTTP/1.1\r\n\r\n0123456789").unwrap().unwrap();
         assert_eq!(&head.leftover[..], b"0123456789");
         let mut h = HeadBuffer::new(17);
         assert_eq!(h.push(b"GET / HTTP/1.1\r\n\r\n").unwrap_err(), HeadTooLarge);

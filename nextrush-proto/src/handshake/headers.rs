@@ -49,10 +49,7 @@ pub(crate) fn has_token(map: &HeaderMap, name: &HeaderName, token: &str) -> bool
 
 /// The one value of `name`, trimmed; `Ok(None)` when absent. A value that
 /// is not visible ASCII reads as `Some("")`, which no check accepts.
-pub(crate) fn single<'a>(
-    map: &'a HeaderMap,
-    name: &HeaderName,
-) -> Result<Option<&'a str>, Duplicate> {
+pub(crate) fn single<'a>(map: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, Duplicate> {
     let mut values = map.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);
@@ -101,10 +98,7 @@ mod tests {
         assert!(has_token(&map, &CONNECTION, "keep-alive"));
         assert!(!has_token(&map, &CONNECTION, "close"));
         map.append(CONNECTION, HeaderValue::from_static(" ,, close "));
-        assert_eq!(
-            list(&map, &CONNECTION).collect::<Vec<_>>(),
-            ["keep-alive", "Upgrade", "close"]
-        );
+        assert_eq!(list(&map, &CONNECTION).collect::<Vec<_>>(), ["keep-alive", "Upgrade", "close"]);
         assert_eq!(single(&map, &CONNECTION), Err(Duplicate));
     }
 

@@ -127,19 +127,13 @@ mod tests {
 
     #[test]
     fn rfc6455_1_3_accept_key_example() {
-        assert_eq!(
-            accept_key("dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
+        assert_eq!(accept_key("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
     }
 
     #[test]
     fn limits_validate() {
         assert_eq!(HandshakeLimits::default().validate(), Ok(()));
-        let zero = HandshakeLimits {
-            max_headers: 0,
-            ..HandshakeLimits::default()
-        };
+        let zero = HandshakeLimits { max_headers: 0, ..HandshakeLimits::default() };
         assert_eq!(zero.validate(), Err(ConfigError::Zero("max_headers")));
     }
 }

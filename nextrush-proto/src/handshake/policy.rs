@@ -67,17 +67,12 @@ impl ServerPolicy {
     /// # Errors
     /// The [`Rejection`] to send: 403 for an origin not allowed, 503 when
     /// full.
-    pub fn decide(
-        &self,
-        request: &Request,
-        active_connections: usize,
-    ) -> Result<Option<String>, Rejection> {
+    pub fn decide(&self, request: &Request, active_connections: usize) -> Result<Option<String>, Rejection> {
         if !self.origin_allowed(request.origin()) {
             return Err(Rejection::forbidden().with_body("origin not allowed\n"));
         }
         if active_connections >= self.max_connections {
-            return Err(Rejection::service_unavailable(self.retry_after)
-                .with_body("too many connections\n"));
+            return Err(Rejection::service_unavailable(self.retry_after).with_body("too many connections\n"));
         }
         Ok(self.select_subprotocol(request.subprotocols()))
     }
@@ -88,9 +83,7 @@ impl ServerPolicy {
         match (&self.allow_origins, origin) {
             (None, _) => true,
             (Some(_), None) => self.allow_missing_origin,
-            (Some(list), Some(origin)) => list
-                .iter()
-                .any(|allowed| allowed.eq_ignore_ascii_case(origin)),
+            (Some(list), Some(origin)) => list.iter().any(|allowed| allowed.eq_ignore_ascii_case(origin)),
         }
     }
 

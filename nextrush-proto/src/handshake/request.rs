@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, ORIGIN, SEC_WEBSOCKET_EXTENSIONS,
-    SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, HOST, HeaderMap, HeaderName, ORIGIN, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
 };
 use http::uri::Authority;
 use http::{Method, Uri, Version};
@@ -68,9 +68,7 @@ impl Request {
     /// Decoded lazily from [`query`](Self::query); the count is bounded by
     /// the query's length.
     pub fn query_pairs(&self) -> QueryPairs<'_> {
-        QueryPairs {
-            rest: self.query.as_deref().unwrap_or(""),
-        }
+        QueryPairs { rest: self.query.as_deref().unwrap_or("") }
     }
 
     /// The value of the first query pair named `name` (after decoding).
@@ -113,10 +111,7 @@ impl Request {
     /// The raw `Sec-WebSocket-Extensions` values, one per header line, for the
     /// extension module to parse (RFC 6455 §9.1 grammar).
     pub fn extension_headers(&self) -> impl Iterator<Item = &str> {
-        self.headers
-            .get_all(SEC_WEBSOCKET_EXTENSIONS)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
+        self.headers.get_all(SEC_WEBSOCKET_EXTENSIONS).iter().filter_map(|v| v.to_str().ok())
     }
 
     /// The `Sec-WebSocket-Key` as sent (24 base64 characters of 16 bytes).
@@ -152,10 +147,7 @@ impl<'a> Iterator for QueryPairs<'a> {
                 continue;
             }
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            return Some((
-                percent::decode_lossy(k, true),
-                percent::decode_lossy(v, true),
-            ));
+            return Some((percent::decode_lossy(k, true), percent::decode_lossy(v, true)));
         }
     }
 }
@@ -168,9 +160,7 @@ pub(crate) fn parse(head: &[u8], limits: &HandshakeLimits) -> Result<Request, Ha
         Ok(httparse::Status::Complete(_)) => {}
         Ok(httparse::Status::Partial) => return Err(HandshakeError::Incomplete),
         Err(httparse::Error::TooManyHeaders) => {
-            return Err(HandshakeError::TooManyHeaders {
-                limit: limits.max_headers,
-            });
+            return Err(HandshakeError::TooManyHeaders { limit: limits.max_headers });
         }
         Err(e) => return Err(HandshakeError::Malformed(e)),
     }
@@ -187,15 +177,7 @@ pub(crate) fn parse(head: &[u8], limits: &HandshakeLimits) -> Result<Request, Ha
     validate_headers(&headers)?;
     let key = validate_key(&headers)?;
     let subprotocols = offered_subprotocols(&headers, limits.max_subprotocols)?;
-    Ok(Request {
-        method: Method::GET,
-        version: Version::HTTP_11,
-        path,
-        query,
-        headers,
-        key,
-        subprotocols,
-    })
+    Ok(Request { method: Method::GET, version: Version::HTTP_11, path, query, headers, key, subprotocols })
 }
 
 /// Splits the request target into path and raw query (RFC 9112 §3.2).
@@ -217,11 +199,7 @@ fn split_target(target: &str) -> Result<(String, Option<String>), HandshakeError
     if uri.scheme().is_none() || uri.authority().is_none() {
         return Err(HandshakeError::InvalidTarget);
     }
-    let path = if uri.path().is_empty() {
-        "/"
-    } else {
-        uri.path()
-    };
+    let path = if uri.path().is_empty() { "/" } else { uri.path() };
     Ok((path.to_owned(), uri.query().map(str::to_owned)))
 }
 
@@ -243,23 +221,15 @@ fn validate_headers(headers: &HeaderMap) -> Result<(), HandshakeError> {
     }
     // RFC 6455 §4.2.2: a version the server does not understand MUST be
     // answered with an error (426) naming the versions it does.
-    if one(headers, &SEC_WEBSOCKET_VERSION, "sec-websocket-version") != Ok(Some(WEBSOCKET_VERSION))
-    {
+    if one(headers, &SEC_WEBSOCKET_VERSION, "sec-websocket-version") != Ok(Some(WEBSOCKET_VERSION)) {
         return Err(HandshakeError::UnsupportedVersion);
     }
-    let has_body = headers.contains_key(TRANSFER_ENCODING)
-        || headers
-            .get_all(CONTENT_LENGTH)
-            .iter()
-            .any(|v| v.as_bytes() != b"0");
+    let has_body =
+        headers.contains_key(TRANSFER_ENCODING) || headers.get_all(CONTENT_LENGTH).iter().any(|v| v.as_bytes() != b"0");
     if has_body {
         return Err(HandshakeError::UnexpectedBody);
     }
-    if headers
-        .get_all(SEC_WEBSOCKET_EXTENSIONS)
-        .iter()
-        .any(|v| v.to_str().is_err())
-    {
+    if headers.get_all(SEC_WEBSOCKET_EXTENSIONS).iter().any(|v| v.to_str().is_err()) {
         return Err(HandshakeError::InvalidHeader);
     }
     Ok(())
@@ -269,16 +239,11 @@ fn validate_headers(headers: &HeaderMap) -> Result<(), HandshakeError> {
 /// base64-encoded value that, when decoded, is 16 bytes in length", and
 /// §11.3.1: it MUST NOT appear more than once.
 fn validate_key(headers: &HeaderMap) -> Result<String, HandshakeError> {
-    let key =
-        one(headers, &SEC_WEBSOCKET_KEY, "sec-websocket-key")?.ok_or(HandshakeError::MissingKey)?;
+    let key = one(headers, &SEC_WEBSOCKET_KEY, "sec-websocket-key")?.ok_or(HandshakeError::MissingKey)?;
     // 16 bytes are exactly 24 base64 characters; checking the length first
     // bounds the decode.
     let ok = key.len() == 24 && BASE64.decode(key).is_ok_and(|nonce| nonce.len() == 16);
-    if ok {
-        Ok(key.to_owned())
-    } else {
-        Err(HandshakeError::InvalidKey)
-    }
+    if ok { Ok(key.to_owned()) } else { Err(HandshakeError::InvalidKey) }
 }
 
 /// RFC 6455 §4.1 item 10: the offered subprotocols, each a token.
@@ -293,21 +258,13 @@ fn offered_subprotocols(headers: &HeaderMap, limit: usize) -> Result<Vec<String>
         }
         offered.push(p.to_owned());
     }
-    if headers
-        .get_all(SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .any(|v| v.to_str().is_err())
-    {
+    if headers.get_all(SEC_WEBSOCKET_PROTOCOL).iter().any(|v| v.to_str().is_err()) {
         return Err(HandshakeError::InvalidSubprotocol);
     }
     Ok(offered)
 }
 
 /// The single value of `name`, or a duplicate error naming it.
-fn one<'a>(
-    headers: &'a HeaderMap,
-    name: &HeaderName,
-    label: &'static str,
-) -> Result<Option<&'a str>, HandshakeError> {
+fn one<'a>(headers: &'a HeaderMap, name: &HeaderName, label: &'static str) -> Result<Option<&'a str>, HandshakeError> {
     headers::single(headers, name).map_err(|Duplicate| HandshakeError::DuplicateHeader(label))
 }

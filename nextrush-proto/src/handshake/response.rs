@@ -6,9 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::StatusCode;
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER,
-    SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION,
-    TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, SEC_WEBSOCKET_ACCEPT,
+    SEC_WEBSOCKET_EXTENSIONS, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, TRANSFER_ENCODING, UPGRADE,
 };
 use thiserror::Error;
 
@@ -72,9 +71,7 @@ pub fn accept_response(
     {
         return Err(AcceptError::InvalidExtensions);
     }
-    out.extend_from_slice(
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n",
-    );
+    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n");
     write_field(out, "Sec-WebSocket-Accept", request.accept_key().as_bytes());
     if let Some(p) = subprotocol {
         write_field(out, "Sec-WebSocket-Protocol", p.as_bytes());
@@ -110,11 +107,7 @@ impl Rejection {
     #[must_use]
     pub fn new(status: StatusCode) -> Self {
         let reason = status.canonical_reason().unwrap_or("Error");
-        Self {
-            status,
-            headers: Box::default(),
-            body: Bytes::from(format!("{reason}\n")),
-        }
+        Self { status, headers: Box::default(), body: Bytes::from(format!("{reason}\n")) }
     }
 
     /// 400 Bad Request.
@@ -145,10 +138,8 @@ impl Rejection {
     /// 426 Upgrade Required with `Sec-WebSocket-Version: 13` (RFC 6455 §4.2.2).
     #[must_use]
     pub fn upgrade_required() -> Self {
-        Self::new(StatusCode::UPGRADE_REQUIRED).with_header(
-            SEC_WEBSOCKET_VERSION,
-            HeaderValue::from_static(WEBSOCKET_VERSION),
-        )
+        Self::new(StatusCode::UPGRADE_REQUIRED)
+            .with_header(SEC_WEBSOCKET_VERSION, HeaderValue::from_static(WEBSOCKET_VERSION))
     }
 
     /// 431 Request Header Fields Too Large.
@@ -217,11 +208,7 @@ impl Rejection {
         if !self.headers.contains_key(CONTENT_TYPE) {
             write_field(out, "Content-Type", b"text/plain; charset=utf-8");
         }
-        write_field(
-            out,
-            "Content-Length",
-            self.body.len().to_string().as_bytes(),
-        );
+        write_field(out, "Content-Length", self.body.len().to_string().as_bytes());
         out.extend_from_slice(b"Connection: close\r\n\r\n");
         out.extend_from_slice(&self.body);
     }

@@ -60,11 +60,7 @@ impl ServerHandshake {
     pub fn new(limits: HandshakeLimits, now: Instant) -> Self {
         let deadline = now.checked_add(limits.timeout);
         let head = HeadBuffer::new(limits.max_head_bytes);
-        Self {
-            limits,
-            deadline,
-            state: State::ExpectRequest(head),
-        }
+        Self { limits, deadline, state: State::ExpectRequest(head) }
     }
 
     /// Feeds bytes read from the peer.
@@ -85,13 +81,10 @@ impl ServerHandshake {
         };
         let result = match head {
             Ok(None) => return Ok(None),
-            Ok(Some(head)) => request::parse(&head.bytes, &self.limits).map(|request| Incoming {
-                request,
-                leftover: head.leftover,
-            }),
-            Err(HeadTooLarge) => Err(HandshakeError::HeadTooLarge {
-                limit: self.limits.max_head_bytes,
-            }),
+            Ok(Some(head)) => {
+                request::parse(&head.bytes, &self.limits).map(|request| Incoming { request, leftover: head.leftover })
+            }
+            Err(HeadTooLarge) => Err(HandshakeError::HeadTooLarge { limit: self.limits.max_head_bytes }),
         };
         self.state = match &result {
             Ok(_) => State::Done,

@@ -8,13 +8,7 @@ use nextrush_proto::{CloseReason, Config, Connection, Event, SeededEntropy};
 
 /// Encodes one frame as a peer would, masked with `mask` if given.
 pub fn frame(fin: bool, rsv: u8, opcode: Opcode, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
-    let head = FrameHead {
-        fin,
-        rsv,
-        opcode,
-        mask,
-        len: payload.len() as u64,
-    };
+    let head = FrameHead { fin, rsv, opcode, mask, len: payload.len() as u64 };
     let mut buf = [0; MAX_HEAD_LEN];
     let n = head.encode(&mut buf);
     let mut out = buf[..n].to_vec();
@@ -38,10 +32,7 @@ pub fn server(config: Config) -> (Connection, Instant) {
 
 pub fn client(config: Config) -> (Connection, Instant) {
     let now = Instant::now();
-    (
-        Connection::client(config, now, Box::new(SeededEntropy::new(7))).unwrap(),
-        now,
-    )
+    (Connection::client(config, now, Box::new(SeededEntropy::new(7))).unwrap(), now)
 }
 
 pub fn events(conn: &mut Connection) -> Vec<Event> {
@@ -75,13 +66,7 @@ pub fn sent_close_code(bytes: &[u8]) -> Option<u16> {
     decode_all(bytes)
         .into_iter()
         .find(|(op, _, _)| *op == Opcode::Close)
-        .map(|(_, _, p)| {
-            if p.len() >= 2 {
-                u16::from_be_bytes([p[0], p[1]])
-            } else {
-                1005
-            }
-        })
+        .map(|(_, _, p)| if p.len() >= 2 { u16::from_be_bytes([p[0], p[1]]) } else { 1005 })
 }
 
 /// Feeds `input` to a fresh server and returns the close code it failed with.
