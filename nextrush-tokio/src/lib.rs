@@ -46,3 +46,8 @@ pub type Client = nextrush_driver::Client<Tokio>;
 pub async fn connect(url: &str) -> Result<WebSocket, Error> {
     Client::default().connect(url).await
 }
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
