@@ -22,7 +22,7 @@ mod stats;
 pub use client::{Backoff, Client, ClientOptions, ReconnectEvent, ReconnectOptions, ReconnectingClient};
 pub use error::Error;
 pub use runtime::{Listener, Runtime, Timer, Transport, WrapIo};
-pub use server::{App, BoxError, Options, Request, ServerEvent, Verified};
+pub use server::{App, BoxError, Options, Request, ServerEvent, Upgrade, Verified};
 pub use socket::{Event, Metadata, SlowConsumer, WebSocket, WsReader, WsWriter};
 pub use stats::StatsSnapshot;
 

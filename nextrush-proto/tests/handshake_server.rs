@@ -603,3 +603,36 @@ proptest! {
         }
     }
 }
+
+/// RFC 6455 §4.2.1 for a request another HTTP server parsed, and §4.2.2's
+/// headers for a response it writes.
+#[test]
+fn rfc6455_4_2_request_from_http_parts_and_accept_headers() {
+    use nextrush_proto::handshake::{HandshakeLimits, accept_headers};
+    let request = http::Request::get("/chat/lobby?token=a%20b")
+        .header("host", "example.com")
+        .header("upgrade", "websocket")
+        .header("connection", "keep-alive, Upgrade")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-protocol", "chat, superchat")
+        .body(())
+        .unwrap();
+    let (parts, ()) = request.into_parts();
+    let req = nextrush_proto::Request::from_http(&parts, &HandshakeLimits::default()).unwrap();
+    assert_eq!(req.path(), "/chat/lobby");
+    assert_eq!(req.query_param("token").as_deref(), Some("a b"));
+    let headers = accept_headers(&req, Some("superchat"), Some("permessage-deflate")).unwrap();
+    assert_eq!(headers["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    assert_eq!(headers["sec-websocket-protocol"], "superchat");
+    assert_eq!(headers["upgrade"], "websocket");
+    assert!(accept_headers(&req, Some("other"), None).is_err());
+
+    let mut bad = http::Request::get("/").header("host", "x").body(()).unwrap().into_parts().0;
+    assert_eq!(
+        nextrush_proto::Request::from_http(&bad, &HandshakeLimits::default()).unwrap_err().status(),
+        http::StatusCode::BAD_REQUEST
+    );
+    bad.method = http::Method::POST;
+    assert!(nextrush_proto::Request::from_http(&bad, &HandshakeLimits::default()).is_err());
+}

@@ -29,7 +29,8 @@ mod runtime;
 pub use nextrush_driver::{
     Backoff, BoxError, Bytes, ClientOptions, CloseCode, CloseFrame, CloseReason, Error, Event, Message, MessageKind,
     Metadata, Options, RateLimitAction, ReadyState, ReconnectEvent, ReconnectOptions, ReconnectingClient, Rejection,
-    Request, ServerEvent, SlowConsumer, StatsSnapshot, Utf8Bytes, Verified, WebSocket, WsReader, WsWriter, proto,
+    Request, ServerEvent, SlowConsumer, StatsSnapshot, Upgrade, Utf8Bytes, Verified, WebSocket, WsReader, WsWriter,
+    proto,
 };
 pub use runtime::{TcpListener, Tokio, TokioIo, TokioTimer};
 

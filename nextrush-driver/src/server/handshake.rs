@@ -18,11 +18,11 @@ use crate::socket::{Info, Outbound, Shared, WebSocket};
 use crate::stats::Stats;
 
 /// An accepted upgrade: everything needed to start the connection.
-struct Admitted {
+pub(super) struct Admitted {
     handler: Handler,
-    request: Request,
-    protocol: Option<String>,
-    extensions: Option<String>,
+    pub(super) request: Request,
+    pub(super) protocol: Option<String>,
+    pub(super) extensions: Option<String>,
     #[cfg(feature = "deflate")]
     deflate: Option<nextrush_proto::deflate::DeflateParams>,
     verified: Verified,
@@ -88,7 +88,7 @@ async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T) -> Opt
 }
 
 /// Routing, origin, capacity and `verify_client`; then the extensions.
-async fn admit<R: Runtime>(
+pub(super) async fn admit<R: Runtime>(
     app: &App<R>,
     head: nextrush_proto::Request,
     peer: Option<SocketAddr>,
@@ -148,7 +148,13 @@ async fn reject<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, rejection: &
 }
 
 /// Builds the connection and runs it with its handler.
-async fn run<R: Runtime, T: Transport>(app: &App<R>, rt: R, io: T, admitted: Admitted, leftover: bytes::Bytes) {
+pub(super) async fn run<R: Runtime, T: Transport>(
+    app: &App<R>,
+    rt: R,
+    io: T,
+    admitted: Admitted,
+    leftover: bytes::Bytes,
+) {
     let options = &app.inner.options;
     let now = rt.now();
     let mut conn = match Connection::server(options.protocol.clone(), now) {

@@ -5,6 +5,7 @@ mod handshake;
 mod options;
 mod request;
 mod task;
+mod upgrade;
 
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
@@ -20,6 +21,7 @@ use nextrush_proto::{CloseCode, ReadyState};
 
 pub use options::{Options, Verified};
 pub use request::Request;
+pub use upgrade::Upgrade;
 
 use crate::Error;
 use crate::runtime::{Listener, Runtime, Transport, WrapIo};

@@ -48,7 +48,7 @@ pub use client_config::{ClientConfig, ClientConfigBuilder, ClientConfigError};
 pub use error::HandshakeError;
 pub use policy::ServerPolicy;
 pub use request::{QueryPairs, Request};
-pub use response::{AcceptError, Rejection, accept_response};
+pub use response::{AcceptError, Rejection, accept_headers, accept_response};
 pub use server::{Incoming, ServerHandshake};
 
 /// The GUID that RFC 6455 §1.3 appends to the key before hashing.

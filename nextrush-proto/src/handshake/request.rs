@@ -152,6 +152,33 @@ impl<'a> Iterator for QueryPairs<'a> {
     }
 }
 
+impl Request {
+    /// Validates a request another HTTP server has parsed (hyper, axum) with
+    /// the same RFC 6455 §4.2.1 rules as [`ServerHandshake`](super::ServerHandshake).
+    ///
+    /// # Errors
+    /// The request is not a valid WebSocket upgrade; the error knows its
+    /// HTTP status.
+    pub fn from_http(parts: &http::request::Parts, limits: &HandshakeLimits) -> Result<Self, HandshakeError> {
+        if parts.method != Method::GET {
+            return Err(HandshakeError::MethodNotGet);
+        }
+        if parts.version != Version::HTTP_11 {
+            return Err(HandshakeError::HttpVersion);
+        }
+        if parts.headers.len() > limits.max_headers {
+            return Err(HandshakeError::TooManyHeaders { limit: limits.max_headers });
+        }
+        let target = parts.uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
+        let (path, query) = split_target(target)?;
+        let headers = parts.headers.clone();
+        validate_headers(&headers)?;
+        let key = validate_key(&headers)?;
+        let subprotocols = offered_subprotocols(&headers, limits.max_subprotocols)?;
+        Ok(Self { method: Method::GET, version: Version::HTTP_11, path, query, headers, key, subprotocols })
+    }
+}
+
 /// Parses a complete request head and checks it against RFC 6455 §4.2.1.
 pub(crate) fn parse(head: &[u8], limits: &HandshakeLimits) -> Result<Request, HandshakeError> {
     let mut storage = headers::slots(limits.max_headers, limits.max_head_bytes);

@@ -88,6 +88,37 @@ pub fn accept_response(
     Ok(())
 }
 
+/// The headers of the `101 Switching Protocols` response that accepts
+/// `request`, for a server framework that writes the response itself (hyper,
+/// axum): `Upgrade`, `Connection`, `Sec-WebSocket-Accept`, and the chosen
+/// subprotocol and extensions.
+///
+/// # Errors
+/// As [`accept_response`].
+pub fn accept_headers(
+    request: &Request,
+    subprotocol: Option<&str>,
+    extensions: Option<&str>,
+) -> Result<HeaderMap, AcceptError> {
+    let mut headers = HeaderMap::with_capacity(5);
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    let accept = HeaderValue::from_str(&request.accept_key()).map_err(|_| AcceptError::InvalidExtensions)?;
+    headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    if let Some(p) = subprotocol {
+        if !request.subprotocols().iter().any(|offered| offered == p) {
+            return Err(AcceptError::SubprotocolNotOffered);
+        }
+        let value = HeaderValue::from_str(p).map_err(|_| AcceptError::SubprotocolNotOffered)?;
+        headers.insert(SEC_WEBSOCKET_PROTOCOL, value);
+    }
+    if let Some(e) = extensions {
+        let value = HeaderValue::from_str(e).map_err(|_| AcceptError::InvalidExtensions)?;
+        headers.insert(SEC_WEBSOCKET_EXTENSIONS, value);
+    }
+    Ok(headers)
+}
+
 /// A complete HTTP error response refusing an upgrade: status, headers and
 /// a short text body, always with `Content-Length` and `Connection: close`.
 ///
