@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+pub mod compat;
 mod driver;
 mod error;
 mod io;

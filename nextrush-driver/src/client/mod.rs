@@ -17,7 +17,7 @@ use crate::driver::Driver;
 use crate::io::{ReadOutcome, read_until, write_all};
 use crate::runtime::{Runtime, Transport, WrapIo};
 use crate::socket::{Info, Outbound, Shared, SlowConsumer, WebSocket};
-use crate::stats::Stats;
+use crate::stats::{Stats, StatsSnapshot};
 
 /// Client options: subprotocols, headers, compression, limits and timers.
 #[derive(Clone, Debug)]
@@ -159,6 +159,14 @@ impl<R: Runtime> Client<R> {
     #[must_use]
     pub fn options(&self) -> &ClientOptions {
         &self.options
+    }
+
+    /// Counters of every connection this client (and its clones, and the
+    /// reconnecting clients built on it) made: connections, messages and
+    /// bytes both ways, errors, reconnections.
+    #[must_use]
+    pub fn stats(&self) -> StatsSnapshot {
+        self.stats.snapshot(self.rt.now(), 0)
     }
 
     /// Connects to a `ws://` URL over TCP and performs the handshake.

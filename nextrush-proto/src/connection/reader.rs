@@ -14,6 +14,9 @@ use crate::utf8::Utf8Validator;
 /// us allocate `max_frame_size`.
 const RESERVE_AHEAD: usize = 256 * 1024;
 
+/// Bytes unmasked and UTF-8 checked per pass over a large frame.
+const PASS_BLOCK: usize = 32 * 1024;
+
 /// A unit the reader hands to the connection.
 #[derive(Debug)]
 pub(crate) enum Inbound {
@@ -116,15 +119,20 @@ impl Reader {
                 return Ok(None);
             };
             let available = self.buf.len().min(frame.len);
-            let fresh = &mut self.buf[frame.unmasked..available];
-            if let Some(key) = frame.head.mask {
-                apply_mask(fresh, key, frame.unmasked);
+            // Unmask and check in cache-sized blocks, so the UTF-8 pass reads
+            // what the unmask pass just wrote while it is still in L1/L2.
+            while frame.unmasked < available {
+                let end = available.min(frame.unmasked + PASS_BLOCK);
+                let block = &mut self.buf[frame.unmasked..end];
+                if let Some(key) = frame.head.mask {
+                    apply_mask(block, key, frame.unmasked);
+                }
+                if frame.check_utf8 {
+                    // RFC 6455 §8.1 + Autobahn 6.4: fail fast, mid-frame.
+                    self.utf8.feed(block).map_err(|_| ProtocolError::InvalidUtf8)?;
+                }
+                frame.unmasked = end;
             }
-            if frame.check_utf8 {
-                // RFC 6455 §8.1 + Autobahn 6.4: fail fast, mid-frame.
-                self.utf8.feed(fresh).map_err(|_| ProtocolError::InvalidUtf8)?;
-            }
-            frame.unmasked = available;
             if available < frame.len {
                 return Ok(None);
             }

@@ -1,0 +1,125 @@
+//! NextRush on async-std: the same server and client as `nextrush-tokio`, with the
+//! same names and options — pick the crate for your runtime and change
+//! nothing else.
+//!
+//! ```no_run
+//! use nextrush_async_std::{App, Options};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! async_std::task::block_on(async {
+//!     let app = App::new(Options::default());
+//!     app.ws("/echo", |mut ws, _req| async move {
+//!         while let Some(msg) = ws.recv().await? {
+//!             ws.send(msg).await?;
+//!         }
+//!         Ok::<_, nextrush_async_std::Error>(())
+//!     })?;
+//!     app.listen("127.0.0.1:3000").await?;
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! async-std is discontinued upstream (RUSTSEC-2025-0052); this adapter is
+//! kept working for existing async-std applications. New code should prefer
+//! `nextrush-smol`, which runs on the same `async-io` reactor.
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use nextrush_driver::compat::{AsyncIoTimer, FuturesIo};
+use nextrush_driver::{Listener, Runtime, WrapIo};
+
+pub use nextrush_driver::{
+    Backoff, BoxError, Bytes, ClientOptions, CloseCode, CloseFrame, CloseReason, Error, Event, Message, MessageKind,
+    Metadata, Options, RateLimitAction, ReadyState, ReconnectEvent, ReconnectOptions, ReconnectingClient, Rejection,
+    Request, ServerEvent, SlowConsumer, StatsSnapshot, Upgrade, Utf8Bytes, Verified, WebSocket, WsReader, WsWriter,
+    proto,
+};
+
+/// The async-std runtime, for the driver.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AsyncStd;
+
+/// An async-std TCP listener for [`App::serve`](nextrush_driver::App::serve).
+#[derive(Debug)]
+pub struct TcpListener(pub async_std::net::TcpListener);
+
+impl From<async_std::net::TcpListener> for TcpListener {
+    fn from(listener: async_std::net::TcpListener) -> Self {
+        Self(listener)
+    }
+}
+
+impl Runtime for AsyncStd {
+    type Timer = AsyncIoTimer;
+    type Listener = TcpListener;
+    type TcpStream = FuturesIo<async_std::net::TcpStream>;
+
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    fn timer(&self) -> AsyncIoTimer {
+        AsyncIoTimer::default()
+    }
+
+    fn spawn<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        drop(async_std::task::spawn(future));
+    }
+
+    async fn bind(&self, addr: SocketAddr) -> io::Result<TcpListener> {
+        async_std::net::TcpListener::bind(addr).await.map(TcpListener)
+    }
+
+    async fn connect(&self, host: &str, port: u16) -> io::Result<Self::TcpStream> {
+        let stream = async_std::net::TcpStream::connect((host, port)).await?;
+        stream.set_nodelay(true)?;
+        Ok(FuturesIo(stream))
+    }
+}
+
+impl Listener for TcpListener {
+    type Stream = FuturesIo<async_std::net::TcpStream>;
+
+    async fn accept(&self) -> io::Result<(Self::Stream, SocketAddr)> {
+        let (stream, peer) = self.0.accept().await?;
+        stream.set_nodelay(true)?;
+        Ok((FuturesIo(stream), peer))
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+impl<S> WrapIo<S> for AsyncStd
+where
+    S: futures_io::AsyncRead + futures_io::AsyncWrite + Send + Unpin + 'static,
+{
+    type Io = FuturesIo<S>;
+
+    fn wrap(stream: S) -> FuturesIo<S> {
+        FuturesIo(stream)
+    }
+}
+
+/// A WebSocket server application on async-std.
+pub type App = nextrush_driver::App<AsyncStd>;
+
+/// A WebSocket client on async-std.
+pub type Client = nextrush_driver::Client<AsyncStd>;
+
+/// Connects to a `ws://` URL with default options.
+///
+/// # Errors
+/// See [`Client::connect`](nextrush_driver::Client::connect).
+pub async fn connect(url: &str) -> Result<WebSocket, Error> {
+    Client::default().connect(url).await
+}
