@@ -10,7 +10,7 @@ use nextrush_proto::handshake::{Incoming, Rejection, ServerHandshake, ServerPoli
 use nextrush_proto::{Connection, Role};
 
 use super::task::ConnectionTask;
-use super::{App, Handler, Request, ServerEvent, Verified};
+use super::{App, Handler, Request, ServerEvent, Slot, Verified};
 use crate::driver::Driver;
 use crate::io::{ReadOutcome, read_until, write_all};
 use crate::runtime::{Runtime, Transport};
@@ -26,6 +26,8 @@ struct Admitted {
     #[cfg(feature = "deflate")]
     deflate: Option<nextrush_proto::deflate::DeflateParams>,
     verified: Verified,
+    /// Held until the connection ends.
+    slot: Slot,
 }
 
 /// Reads the upgrade request, answers it, and runs the connection.
@@ -100,9 +102,11 @@ async fn admit<R: Runtime>(
     policy.protocols.clone_from(&options.protocols);
     policy.max_connections = options.max_connections;
     policy.retry_after = options.retry_after;
-    let active =
-        usize::try_from(app.inner.stats.connections.load(std::sync::atomic::Ordering::Acquire)).unwrap_or(usize::MAX);
-    let protocol = policy.decide(&head, active)?;
+    let protocol = policy.decide(&head, app.slots_in_use())?;
+    // The check above raced with other handshakes: take the slot for real.
+    let slot = app
+        .reserve_slot(options.max_connections)
+        .ok_or_else(|| Rejection::service_unavailable(options.retry_after).with_body("too many connections\n"))?;
     let request = Request::new(head, params, peer);
     let verified = match &options.verify_client {
         Some(verify) => verify(&request).await?,
@@ -120,6 +124,7 @@ async fn admit<R: Runtime>(
         #[cfg(feature = "deflate")]
         deflate,
         verified,
+        slot,
     })
 }
 
@@ -186,6 +191,8 @@ async fn run<R: Runtime, T: Transport>(app: &App<R>, rt: R, io: T, admitted: Adm
     let task = ConnectionTask::new(driver, handler, span.clone());
     let (reason, handler_error) = task.await;
     app.inner.stats.connections.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    // Room for the next connection before anyone hears of this one's end.
+    drop(admitted.slot);
     app.unregister(id);
     if let Some(message) = handler_error {
         Stats::add(&app.inner.stats.errors, 1);
