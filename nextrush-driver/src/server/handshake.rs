@@ -194,6 +194,10 @@ async fn run<R: Runtime, T: Transport>(app: &App<R>, rt: R, io: T, admitted: Adm
     // Room for the next connection before anyone hears of this one's end.
     drop(admitted.slot);
     app.unregister(id);
+    if let nextrush_proto::CloseReason::Protocol(_) = &reason {
+        // Counted in `errors` by the driver; reported here, as documented.
+        app.emit(&ServerEvent::Error { id: Some(id), message: reason.to_string() });
+    }
     if let Some(message) = handler_error {
         Stats::add(&app.inner.stats.errors, 1);
         app.emit(&ServerEvent::Error { id: Some(id), message });
