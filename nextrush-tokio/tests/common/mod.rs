@@ -192,18 +192,16 @@ pub(crate) async fn raw_exchange(addr: SocketAddr, request: &[u8]) -> HttpRespon
     HttpResponse::parse(&read_to_eof(&mut stream).await)
 }
 
-/// Performs the opening handshake by hand, asserting a 101. Returns the
-/// stream, the response and any frame bytes that came with it.
+/// Performs the opening handshake by hand, asserting a 101. Reads the head
+/// byte by byte, so the server's first frames stay unread in the stream.
 pub(crate) async fn raw_upgrade(addr: SocketAddr, path: &str, extra: &str) -> (TcpStream, HttpResponse) {
     let mut stream = tcp(addr).await;
     stream.write_all(upgrade_request(path, extra).as_bytes()).await.expect("write request");
     let mut got = Vec::new();
     within("101 response", async {
-        let mut buf = [0u8; 1024];
-        while find(&got, b"\r\n\r\n").is_none() {
-            let n = stream.read(&mut buf).await.expect("read response");
-            assert!(n > 0, "server closed during the handshake: {:?}", text(&got));
-            got.extend_from_slice(&buf[..n]);
+        while !got.ends_with(b"\r\n\r\n") {
+            let byte = stream.read_u8().await.unwrap_or_else(|e| panic!("{e} during the handshake: {:?}", text(&got)));
+            got.push(byte);
         }
     })
     .await;
