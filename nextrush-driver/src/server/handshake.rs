@@ -96,6 +96,9 @@ async fn admit<R: Runtime>(
     peer: Option<SocketAddr>,
 ) -> Result<Admitted, Rejection> {
     let options = &app.inner.options;
+    if app.is_shutting_down() {
+        return Err(Rejection::service_unavailable(options.retry_after).with_body("server shutting down\n"));
+    }
     let (handler, params) = app.find_route(head.path()).ok_or_else(Rejection::not_found)?;
     let mut policy = ServerPolicy::default();
     policy.allow_origins.clone_from(&options.allow_origins);
@@ -175,6 +178,13 @@ async fn run<R: Runtime, T: Transport>(app: &App<R>, rt: R, io: T, admitted: Adm
     let shared = Shared::new(conn, outbound, Arc::clone(&app.inner.stats), Arc::new(move || clock_rt.now()));
     let shared = Arc::new(Mutex::new(shared));
     let id = app.register(&shared);
+    if app.is_shutting_down() {
+        // Admitted just as shutdown began, registered after it closed the
+        // others: close this one the same way.
+        let mut s = crate::socket::lock(&shared);
+        let now = (s.clock)();
+        let _ = s.conn.close(now, nextrush_proto::CloseCode::GOING_AWAY, "server shutting down");
+    }
     let path = admitted.request.path().to_owned();
     let peer_addr = admitted.request.peer_addr();
     let info = Info { protocol: admitted.protocol, peer_addr, data: admitted.verified.data };
