@@ -126,6 +126,8 @@ pub(crate) struct HttpResponse {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: Vec<u8>,
+    /// Bytes of the head, blank line included.
+    pub(crate) head_len: usize,
 }
 
 impl HttpResponse {
@@ -146,7 +148,7 @@ impl HttpResponse {
             .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
         let headers =
             lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned())).collect();
-        Self { status_line, status, headers, body: bytes[end + 4..].to_vec() }
+        Self { status_line, status, headers, body: bytes[end + 4..].to_vec(), head_len: end + 4 }
     }
 }
 
