@@ -85,7 +85,7 @@ async fn invalid_utf8_is_1007() {
 async fn invalid_utf8_split_across_fragments_is_1007() {
     // "é" is C3 A9: end the first fragment mid-character, then break it.
     let mut bytes = frame(false, OP_TEXT, &[b'a', 0xC3], Some([1, 2, 3, 4]));
-    bytes.extend(frame(true, OP_CONT, &[b'b'], Some([5, 6, 7, 8])));
+    bytes.extend(frame(true, OP_CONT, b"b", Some([5, 6, 7, 8])));
     let got = answer_to(Options::default(), &bytes).await;
     assert_eq!(got, server_close(1007));
 }

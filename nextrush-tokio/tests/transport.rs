@@ -8,7 +8,7 @@ mod common;
 use std::future::poll_fn;
 use std::pin::Pin;
 
-use common::{collect_events, echo_app, numbered, start, wait_event, within};
+use common::{assert_same, collect_events, echo_app, numbered, start, wait_event, within};
 use futures_core::Stream;
 use futures_sink::Sink;
 use nextrush_tokio::{Client, ClientOptions, CloseCode, Message, Options, ServerEvent, connect};
@@ -48,7 +48,7 @@ async fn split_halves_work_from_two_tasks() {
     let receiving = tokio::spawn(async move {
         for i in 0..COUNT {
             let got = within("echo", reader.recv()).await.unwrap();
-            assert_eq!(got, Some(numbered(1, i)), "message {i}");
+            assert_same(&got.expect("a message"), &numbered(1, i), &format!("message {i}"));
         }
         reader
     });
@@ -89,7 +89,7 @@ async fn stream_and_sink_impls() {
     flush(&mut ws).await.unwrap();
     assert_eq!(ws.metadata().buffered, 0, "flushed means written");
     for i in 0..COUNT {
-        assert_eq!(next(&mut ws).await.unwrap().unwrap(), numbered(2, i), "message {i}");
+        assert_same(&next(&mut ws).await.unwrap().unwrap(), &numbered(2, i), &format!("message {i}"));
     }
     close(&mut ws).await.unwrap();
     // The stream ends after the close, and stays ended.
@@ -107,7 +107,7 @@ async fn split_halves_are_stream_and_sink() {
     }
     flush(&mut writer).await.unwrap();
     for i in 0..50 {
-        assert_eq!(next(&mut reader).await.unwrap().unwrap(), numbered(3, i));
+        assert_same(&next(&mut reader).await.unwrap().unwrap(), &numbered(3, i), &format!("message {i}"));
     }
     close(&mut writer).await.unwrap();
     assert!(next(&mut reader).await.is_none());
@@ -130,7 +130,8 @@ async fn accept_and_connect_with_over_an_in_memory_duplex() {
     assert_eq!(peer, None, "no address on a pipe");
     for i in 0..100 {
         ws.send(numbered(4, i)).await.unwrap();
-        assert_eq!(within("echo", ws.recv()).await.unwrap(), Some(numbered(4, i)));
+        let got = within("echo", ws.recv()).await.unwrap().expect("a message");
+        assert_same(&got, &numbered(4, i), &format!("message {i}"));
     }
     ws.close(CloseCode::NORMAL, "").await.unwrap();
     // `accept` returns once the connection is over.

@@ -299,6 +299,22 @@ impl Lcg {
     }
 }
 
+/// Asserts `got == expected` with a short description on failure (these
+/// messages can be tens of kilobytes).
+#[track_caller]
+pub(crate) fn assert_same(got: &Message, expected: &Message, context: &str) {
+    if got != expected {
+        panic!("{context}: got {}, expected {}", describe(got), describe(expected));
+    }
+}
+
+/// Kind, length and the first bytes of a message.
+pub(crate) fn describe(message: &Message) -> String {
+    let payload = message.payload();
+    let kind = if message.is_text() { "text" } else { "binary" };
+    format!("{kind} of {} bytes starting {:02x?}", payload.len(), &payload[..payload.len().min(12)])
+}
+
 /// A recognisable message: text or binary, of a length and content drawn
 /// from (`stream`, `i`), so a receiver can rebuild exactly what it expects.
 pub(crate) fn numbered(stream: u64, i: u32) -> Message {
@@ -310,7 +326,7 @@ pub(crate) fn numbered(stream: u64, i: u32) -> Message {
         7 | 8 => rng.below(4_000),
         _ => rng.below(40_000),
     } as usize;
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         let mut s = format!("{stream}/{i}:");
         while s.len() < len {
             s.push(['a', 'b', 'é', '✓', ' ', '7'][rng.below(6) as usize]);
