@@ -169,11 +169,12 @@ async fn exchange(seed: u64) {
     writer.close(CloseCode::NORMAL, "").await.unwrap();
     assert_eq!(within("end", reader.recv()).await.unwrap(), None);
 
-    // The test really dropped pending operations on both sides.
+    // The test really dropped pending sends and receives. (How many, and on
+    // which side, depends on scheduling: a receiver that lags behind always
+    // finds a message waiting, so only the totals are checked.)
     let client_side = Interrupted { sends, recvs };
-    for (side, n) in [("client", &client_side), ("server", &server_side)] {
-        assert!(n.sends > 0 && n.recvs > 0, "seed {seed}: {side} interruptions {n:?}");
-    }
+    let (sends, recvs) = (client_side.sends + server_side.sends, client_side.recvs + server_side.recvs);
+    assert!(sends > 0 && recvs > 0, "seed {seed}: client {client_side:?}, server {server_side:?}");
     assert_eq!(server.app.stats().messages_received, u64::from(COUNT) + 1);
 }
 
