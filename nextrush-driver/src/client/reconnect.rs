@@ -273,7 +273,7 @@ async fn supervise<R: Runtime>(client: Client<R>, url: String, options: Reconnec
         if lock(&state).stopped {
             break;
         }
-        let ending = match client.connect(&url).await {
+        let (ending, attempt_failed) = match client.connect(&url).await {
             Ok(ws) => {
                 let attempt = failures + 1;
                 failures = 0;
@@ -281,9 +281,9 @@ async fn supervise<R: Runtime>(client: Client<R>, url: String, options: Reconnec
                     Stats::add(&client.stats.reconnections, 1);
                 }
                 connected_before = true;
-                run_connection(ws, &options, &state, attempt).await
+                (run_connection(ws, &options, &state, attempt).await, false)
             }
-            Err(error) => classify_error(&error, &options),
+            Err(error) => (classify_error(&error, &options), true),
         };
         let reason = match ending {
             Ending::Stop(reason) => {
@@ -291,8 +291,10 @@ async fn supervise<R: Runtime>(client: Client<R>, url: String, options: Reconnec
                 break;
             }
             Ending::Retry { retry_after, reason } => {
-                failures += 1;
-                if options.max_attempts.is_some_and(|max| failures >= max) {
+                // A connection that was up and then lost is not a failed
+                // attempt: the tries after it start from 1 again.
+                failures += u32::from(attempt_failed);
+                if attempt_failed && options.max_attempts.is_some_and(|max| failures >= max) {
                     push_event(&state, ReconnectEvent::GaveUp { reason });
                     break;
                 }

@@ -10,7 +10,7 @@ use nextrush_proto::handshake::{Incoming, Rejection, ServerHandshake, ServerPoli
 use nextrush_proto::{Connection, Role};
 
 use super::task::ConnectionTask;
-use super::{App, Handler, Request, ServerEvent, Verified};
+use super::{App, Handler, Request, ServerEvent, Slot, Verified};
 use crate::driver::Driver;
 use crate::io::{ReadOutcome, read_until, write_all};
 use crate::runtime::{Runtime, Transport};
@@ -26,6 +26,8 @@ pub(super) struct Admitted {
     #[cfg(feature = "deflate")]
     deflate: Option<nextrush_proto::deflate::DeflateParams>,
     verified: Verified,
+    /// Held until the connection ends.
+    slot: Slot,
 }
 
 /// Reads the upgrade request, answers it, and runs the connection.
@@ -94,15 +96,20 @@ pub(super) async fn admit<R: Runtime>(
     peer: Option<SocketAddr>,
 ) -> Result<Admitted, Rejection> {
     let options = &app.inner.options;
+    if app.is_shutting_down() {
+        return Err(Rejection::service_unavailable(options.retry_after).with_body("server shutting down\n"));
+    }
     let (handler, params) = app.find_route(head.path()).ok_or_else(Rejection::not_found)?;
     let mut policy = ServerPolicy::default();
     policy.allow_origins.clone_from(&options.allow_origins);
     policy.protocols.clone_from(&options.protocols);
     policy.max_connections = options.max_connections;
     policy.retry_after = options.retry_after;
-    let active =
-        usize::try_from(app.inner.stats.connections.load(std::sync::atomic::Ordering::Acquire)).unwrap_or(usize::MAX);
-    let protocol = policy.decide(&head, active)?;
+    let protocol = policy.decide(&head, app.slots_in_use())?;
+    // The check above raced with other handshakes: take the slot for real.
+    let slot = app
+        .reserve_slot(options.max_connections)
+        .ok_or_else(|| Rejection::service_unavailable(options.retry_after).with_body("too many connections\n"))?;
     let request = Request::new(head, params, peer);
     let verified = match &options.verify_client {
         Some(verify) => verify(&request).await?,
@@ -120,6 +127,7 @@ pub(super) async fn admit<R: Runtime>(
         #[cfg(feature = "deflate")]
         deflate,
         verified,
+        slot,
     })
 }
 
@@ -176,6 +184,13 @@ pub(super) async fn run<R: Runtime, T: Transport>(
     let shared = Shared::new(conn, outbound, Arc::clone(&app.inner.stats), Arc::new(move || clock_rt.now()));
     let shared = Arc::new(Mutex::new(shared));
     let id = app.register(&shared);
+    if app.is_shutting_down() {
+        // Admitted just as shutdown began, registered after it closed the
+        // others: close this one the same way.
+        let mut s = crate::socket::lock(&shared);
+        let now = (s.clock)();
+        let _ = s.conn.close(now, nextrush_proto::CloseCode::GOING_AWAY, "server shutting down");
+    }
     let path = admitted.request.path().to_owned();
     let peer_addr = admitted.request.peer_addr();
     let info = Info { protocol: admitted.protocol, peer_addr, data: admitted.verified.data };
@@ -192,7 +207,13 @@ pub(super) async fn run<R: Runtime, T: Transport>(
     let task = ConnectionTask::new(driver, handler, span.clone());
     let (reason, handler_error) = task.await;
     app.inner.stats.connections.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    // Room for the next connection before anyone hears of this one's end.
+    drop(admitted.slot);
     app.unregister(id);
+    if let nextrush_proto::CloseReason::Protocol(_) = &reason {
+        // Counted in `errors` by the driver; reported here, as documented.
+        app.emit(&ServerEvent::Error { id: Some(id), message: reason.to_string() });
+    }
     if let Some(message) = handler_error {
         Stats::add(&app.inner.stats.errors, 1);
         app.emit(&ServerEvent::Error { id: Some(id), message });

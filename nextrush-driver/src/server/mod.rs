@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -73,6 +73,10 @@ pub(crate) struct AppInner<R: Runtime> {
     routes: RwLock<Router<Handler>>,
     pub(crate) stats: Arc<Stats>,
     connections: Mutex<HashMap<u64, Weak<Mutex<Shared>>>>,
+    /// Connections admitted: handshakes past admission plus open ones. This
+    /// is what `max_connections` bounds, so that concurrent handshakes
+    /// cannot all pass the check before any of them is counted as open.
+    slots: Arc<AtomicUsize>,
     next_id: AtomicU64,
     shutting_down: AtomicBool,
     shutdown_wakers: Mutex<Vec<Waker>>,
@@ -116,6 +120,7 @@ impl<R: Runtime> App<R> {
                 routes: RwLock::new(Router::new()),
                 stats,
                 connections: Mutex::new(HashMap::new()),
+                slots: Arc::new(AtomicUsize::new(0)),
                 next_id: AtomicU64::new(1),
                 shutting_down: AtomicBool::new(false),
                 shutdown_wakers: Mutex::new(Vec::new()),
@@ -285,6 +290,19 @@ impl<R: Runtime> App<R> {
         map.values().filter_map(Weak::upgrade).collect()
     }
 
+    /// Slots in use: admitted handshakes and open connections.
+    pub(crate) fn slots_in_use(&self) -> usize {
+        self.inner.slots.load(Ordering::Acquire)
+    }
+
+    /// Takes a connection slot if fewer than `max` are in use; the slot is
+    /// given back when the returned guard drops.
+    pub(crate) fn reserve_slot(&self, max: usize) -> Option<Slot> {
+        let slots = &self.inner.slots;
+        slots.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1)).ok()?;
+        Some(Slot(Arc::clone(slots)))
+    }
+
     pub(crate) fn register(&self, shared: &Arc<Mutex<Shared>>) -> u64 {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let mut map = self.inner.connections.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -307,6 +325,15 @@ impl<R: Runtime> App<R> {
         for hook in hooks {
             hook(event);
         }
+    }
+}
+
+/// One admitted connection's place under `max_connections`, released on drop.
+pub(crate) struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

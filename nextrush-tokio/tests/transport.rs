@@ -1,0 +1,158 @@
+//! The socket's shapes and transports: `split()` halves driven from two
+//! tasks, the `Stream`/`Sink` impls (through small `poll_fn` helpers), and
+//! `App::accept` with `Client::connect_with` over an in-memory
+//! `tokio::io::duplex` pipe instead of TCP.
+
+mod common;
+
+use std::future::poll_fn;
+use std::pin::Pin;
+
+use common::{assert_same, collect_events, echo_app, numbered, start, wait_event, within};
+use futures_core::Stream;
+use futures_sink::Sink;
+use nextrush_tokio::{Client, ClientOptions, CloseCode, Message, Options, ServerEvent, connect};
+
+/// `StreamExt::next`, by hand.
+async fn next<S: Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+    within("stream item", poll_fn(|cx| Pin::new(&mut *stream).poll_next(cx))).await
+}
+
+/// `SinkExt::feed`: wait for room, then start the send (no flush).
+async fn feed<S: Sink<Message> + Unpin>(sink: &mut S, message: Message) -> Result<(), S::Error> {
+    within("sink ready", poll_fn(|cx| Pin::new(&mut *sink).poll_ready(cx))).await?;
+    Pin::new(&mut *sink).start_send(message)
+}
+
+async fn flush<S: Sink<Message> + Unpin>(sink: &mut S) -> Result<(), S::Error> {
+    within("sink flush", poll_fn(|cx| Pin::new(&mut *sink).poll_flush(cx))).await
+}
+
+async fn close<S: Sink<Message> + Unpin>(sink: &mut S) -> Result<(), S::Error> {
+    within("sink close", poll_fn(|cx| Pin::new(&mut *sink).poll_close(cx))).await
+}
+
+const COUNT: u32 = 300;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn split_halves_work_from_two_tasks() {
+    let server = start(echo_app(Options::default())).await;
+    let ws = connect(&server.url("/echo")).await.unwrap();
+    let (mut reader, writer) = ws.split();
+    let sending = tokio::spawn(async move {
+        for i in 0..COUNT {
+            writer.send(numbered(1, i)).await.unwrap();
+        }
+        writer
+    });
+    let receiving = tokio::spawn(async move {
+        for i in 0..COUNT {
+            let got = within("echo", reader.recv()).await.unwrap();
+            assert_same(&got.expect("a message"), &numbered(1, i), &format!("message {i}"));
+        }
+        reader
+    });
+    let writer = within("sender", sending).await.unwrap();
+    let mut reader = within("receiver", receiving).await.unwrap();
+    // Either half can close; the other sees the end.
+    writer.close(CloseCode::NORMAL, "done").await.unwrap();
+    assert_eq!(within("end", reader.recv()).await.unwrap(), None);
+    assert_eq!(reader.close_reason().unwrap().code(), CloseCode::NORMAL);
+}
+
+#[tokio::test]
+async fn dropping_both_halves_closes_the_socket() {
+    let app = echo_app(Options::default());
+    let mut events = collect_events(&app);
+    let server = start(app).await;
+    let (reader, writer) = connect(&server.url("/echo")).await.unwrap().split();
+    drop(reader);
+    // One half alone keeps the socket open.
+    writer.send("still open").await.unwrap();
+    drop(writer);
+    let code = wait_event(&mut events, "disconnect", |e| match e {
+        ServerEvent::Disconnect { code, .. } => Some(*code),
+        _ => None,
+    })
+    .await;
+    assert_eq!(code, CloseCode::NORMAL);
+    assert_eq!(server.app.stats().messages_received, 1);
+}
+
+#[tokio::test]
+async fn stream_and_sink_impls() {
+    let server = start(echo_app(Options::default())).await;
+    let mut ws = connect(&server.url("/echo")).await.unwrap();
+    for i in 0..COUNT {
+        feed(&mut ws, numbered(2, i)).await.unwrap();
+    }
+    flush(&mut ws).await.unwrap();
+    assert_eq!(ws.metadata().buffered, 0, "flushed means written");
+    for i in 0..COUNT {
+        assert_same(&next(&mut ws).await.unwrap().unwrap(), &numbered(2, i), &format!("message {i}"));
+    }
+    close(&mut ws).await.unwrap();
+    // The stream ends after the close, and stays ended.
+    assert!(next(&mut ws).await.is_none());
+    assert!(next(&mut ws).await.is_none());
+    assert!(feed(&mut ws, Message::text("late")).await.is_err());
+}
+
+#[tokio::test]
+async fn split_halves_are_stream_and_sink() {
+    let server = start(echo_app(Options::default())).await;
+    let (mut reader, mut writer) = connect(&server.url("/echo")).await.unwrap().split();
+    for i in 0..50 {
+        feed(&mut writer, numbered(3, i)).await.unwrap();
+    }
+    flush(&mut writer).await.unwrap();
+    for i in 0..50 {
+        assert_same(&next(&mut reader).await.unwrap().unwrap(), &numbered(3, i), &format!("message {i}"));
+    }
+    close(&mut writer).await.unwrap();
+    assert!(next(&mut reader).await.is_none());
+}
+
+#[tokio::test]
+async fn accept_and_connect_with_over_an_in_memory_duplex() {
+    let app = echo_app(Options::default());
+    let mut events = collect_events(&app);
+    let (server_io, client_io) = tokio::io::duplex(16 * 1024);
+    let serving = app.clone();
+    let connection = tokio::spawn(async move { serving.accept(server_io, None).await });
+
+    let mut ws = within("handshake", Client::default().connect_with(client_io, "ws://in-memory/echo")).await.unwrap();
+    let peer = wait_event(&mut events, "connection", |e| match e {
+        ServerEvent::Connection { peer_addr, .. } => Some(*peer_addr),
+        _ => None,
+    })
+    .await;
+    assert_eq!(peer, None, "no address on a pipe");
+    for i in 0..100 {
+        ws.send(numbered(4, i)).await.unwrap();
+        let got = within("echo", ws.recv()).await.unwrap().expect("a message");
+        assert_same(&got, &numbered(4, i), &format!("message {i}"));
+    }
+    ws.close(CloseCode::NORMAL, "").await.unwrap();
+    // `accept` returns once the connection is over.
+    within("accept returns", connection).await.unwrap();
+    let stats = app.stats();
+    assert_eq!((stats.total_connections, stats.connections), (1, 0));
+    assert_eq!(stats.messages_received, 100);
+}
+
+#[tokio::test]
+async fn duplex_without_compression() {
+    let app = echo_app(Options::default().compression(false));
+    let (server_io, client_io) = tokio::io::duplex(1024);
+    let serving = app.clone();
+    let connection = tokio::spawn(async move { serving.accept(server_io, None).await });
+    let client = Client::new(ClientOptions::default().compression(false));
+    let mut ws = within("handshake", client.connect_with(client_io, "ws://in-memory/echo")).await.unwrap();
+    // Messages much larger than the pipe's buffer.
+    let big = Message::binary(vec![9u8; 200_000]);
+    ws.send(big.clone()).await.unwrap();
+    assert_eq!(within("echo", ws.recv()).await.unwrap(), Some(big));
+    drop(ws);
+    within("accept returns", connection).await.unwrap();
+}
