@@ -173,8 +173,9 @@ async fn max_attempts_counts_fresh_after_a_lost_connection() {
     within("shutdown", server.app.shutdown(Duration::from_secs(5))).await;
     within("serve returns", server.serve).await.unwrap().unwrap();
     assert!(matches!(next(&mut rc).await, ReconnectEvent::Disconnected { code: CloseCode::GOING_AWAY, .. }));
+    // The backoff restarts at `initial` and doubles from there.
     assert_eq!(next(&mut rc).await, ReconnectEvent::Reconnecting { attempt: 1, delay: INITIAL });
-    assert_eq!(next(&mut rc).await, ReconnectEvent::Reconnecting { attempt: 2, delay: INITIAL });
+    assert_eq!(next(&mut rc).await, ReconnectEvent::Reconnecting { attempt: 2, delay: INITIAL * 2 });
     assert!(matches!(next(&mut rc).await, ReconnectEvent::GaveUp { .. }));
     assert_eq!(within("end", rc.recv()).await, None);
 }

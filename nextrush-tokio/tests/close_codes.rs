@@ -163,3 +163,33 @@ async fn protocol_error_is_a_server_error_event_and_a_1002_disconnect() {
     assert!(error.contains("not masked"), "{error}");
     assert_eq!(server.app.stats().errors, 1);
 }
+
+#[tokio::test]
+async fn a_handler_passing_on_the_protocol_error_is_counted_once() {
+    let app = App::new(Options::default());
+    // The usual handler: `?` passes the connection's failure on.
+    app.ws("/loud", |mut ws, _req| async move {
+        while let Some(m) = ws.recv().await? {
+            ws.send(m).await?;
+        }
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    let mut events = collect_events(&app);
+    let server = start(app).await;
+    let (mut stream, _) = raw_upgrade(server.addr, "/loud", "").await;
+    stream.write_all(&frame(true, OP_TEXT, b"x", None)).await.unwrap();
+    assert_eq!(read_to_eof(&mut stream).await, server_close(1002));
+    let mut error_events = 0;
+    wait_event(&mut events, "disconnect", |e| match e {
+        ServerEvent::Error { .. } => {
+            error_events += 1;
+            None
+        }
+        ServerEvent::Disconnect { .. } => Some(()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(error_events, 1);
+    assert_eq!(server.app.stats().errors, 1);
+}

@@ -268,6 +268,8 @@ enum Ending {
 async fn supervise<R: Runtime>(client: Client<R>, url: String, options: ReconnectOptions, state: Shared) {
     let mut rng = SeededEntropy::new(os_seed());
     let mut failures = 0u32;
+    // Waits since the last connection was made: the backoff grows with these.
+    let mut waits = 0u32;
     let mut connected_before = false;
     loop {
         if lock(&state).stopped {
@@ -277,6 +279,7 @@ async fn supervise<R: Runtime>(client: Client<R>, url: String, options: Reconnec
             Ok(ws) => {
                 let attempt = failures + 1;
                 failures = 0;
+                waits = 0;
                 if connected_before {
                     Stats::add(&client.stats.reconnections, 1);
                 }
@@ -307,7 +310,8 @@ async fn supervise<R: Runtime>(client: Client<R>, url: String, options: Reconnec
         // Random in [0, 1) from 53 random bits.
         #[allow(clippy::cast_precision_loss)]
         let random = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        let delay = reason.unwrap_or_else(|| options.backoff.delay(failures.max(1), random));
+        waits += 1;
+        let delay = reason.unwrap_or_else(|| options.backoff.delay(waits, random));
         push_event(&state, ReconnectEvent::Reconnecting { attempt: failures + 1, delay });
         client.rt.sleep_until(client.rt.now() + delay).await;
     }

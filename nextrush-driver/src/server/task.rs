@@ -36,6 +36,9 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
         let outcome = match polled {
             Ok(Poll::Pending) => return,
             Ok(Poll::Ready(Ok(()))) => None,
+            // A handler that just passes on `recv`'s report of the connection
+            // failing (`?`) adds nothing: that failure is reported already.
+            Ok(Poll::Ready(Err(error))) if matches!(error.downcast_ref(), Some(crate::Error::Closed(_))) => None,
             Ok(Poll::Ready(Err(error))) => Some(format!("handler error: {error}")),
             Err(_) => Some("handler panicked".to_owned()),
         };
