@@ -75,7 +75,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     }
 
     /// Takes what the protocol queued, if the write buffer is empty.
-    fn fill_write_buf(&mut self) {
+    fn refill_write_buf(&mut self, s: &mut Shared) {
         if self.written < self.write_buf.len() {
             return;
         }
@@ -84,74 +84,51 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         if self.write_buf.capacity() > KEEP_WRITE_CAPACITY {
             self.write_buf = Vec::new();
         }
-        let mut s = lock(&self.shared);
-        let n = s.conn.poll_transmit(&mut self.write_buf);
-        s.unflushed = n;
+        s.unflushed = s.conn.poll_transmit(&mut self.write_buf);
     }
 
-    /// Writes as much as the transport takes. Returns whether it made progress.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Result<bool, std::io::Error> {
-        let mut progress = false;
+    /// Writes as much as the transport takes: the number of bytes written.
+    fn write_out(&mut self, cx: &mut Context<'_>) -> std::io::Result<usize> {
+        let before = self.written;
         while self.written < self.write_buf.len() {
             match self.io.poll_write(cx, &self.write_buf[self.written..]) {
                 Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Poll::Ready(Ok(n)) => {
-                    self.written += n;
-                    progress = true;
-                    let mut s = lock(&self.shared);
-                    s.unflushed -= n;
-                    s.counters.bytes_out += n as u64;
-                    Stats::add(&s.stats.bytes_sent, n as u64);
-                    let waiters = s.take_waiters();
-                    drop(s);
-                    wake_all(waiters);
-                }
+                Poll::Ready(Ok(n)) => self.written += n,
                 Poll::Ready(Err(e)) => return Err(e),
-                Poll::Pending => return Ok(progress),
+                Poll::Pending => break,
             }
         }
-        if progress {
-            // Flush is a no-op for TCP; TLS transports buffer and need it.
+        let written = self.written - before;
+        if written > 0 {
+            // A no-op for TCP; TLS transports buffer and need it.
             if let Poll::Ready(Err(e)) = self.io.poll_flush(cx) {
                 return Err(e);
             }
         }
-        Ok(progress)
+        Ok(written)
     }
 
-    /// Reads once if the application keeps up. Returns whether it made progress.
-    fn poll_read(&mut self, cx: &mut Context<'_>, now: Instant) -> bool {
-        if self.read_eof {
-            return false;
-        }
+    /// Reads once.
+    fn read_in(&mut self, cx: &mut Context<'_>) -> Read {
         if self.read_buf.capacity() - self.read_buf.len() < self.read_chunk / 4 {
             self.read_buf.reserve(self.read_chunk);
         }
         let spare = self.read_buf.capacity() - self.read_buf.len();
         match self.io.poll_read_buf(cx, &mut self.read_buf) {
-            Poll::Pending => false,
-            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
-                self.read_eof = true;
-                lock(&self.shared).conn.receive_eof(now);
-                true
-            }
+            Poll::Pending => Read::Nothing,
+            Poll::Ready(Ok(0) | Err(_)) => Read::Eof,
             Poll::Ready(Ok(n)) => {
                 if n == spare && self.read_chunk < MAX_READ_CHUNK {
                     self.read_chunk *= 2;
                 }
-                let mut s = lock(&self.shared);
-                s.counters.bytes_in += n as u64;
-                Stats::add(&s.stats.bytes_received, n as u64);
-                s.conn.receive_owned(now, self.read_buf.split());
-                true
+                Read::Data(self.read_buf.split())
             }
         }
     }
 
-    /// Moves protocol events to the socket's queue; wakes the reader.
-    fn deliver_events(&mut self, now: Instant) -> bool {
-        let shared = Arc::clone(&self.shared);
-        let mut s = lock(&shared);
+    /// Moves protocol events to the socket's queue. Returns whether any
+    /// arrived.
+    fn deliver_events(&mut self, s: &mut Shared, now: Instant) -> bool {
         let mut delivered = false;
         while let Some(event) = s.conn.poll_event() {
             delivered = true;
@@ -170,7 +147,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                     continue;
                 }
                 ProtoEvent::Closed(reason) => {
-                    self.on_closed(&s, &reason, now);
+                    self.on_closed(s, &reason, now);
                     if let CloseReason::Clean { frame, initiator: nextrush_proto::Side::Peer } = &reason {
                         s.incoming.push_back(Event::Close(frame.clone()));
                     }
@@ -180,11 +157,6 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 _ => continue,
             };
             s.incoming.push_back(event);
-        }
-        let reader = if delivered { s.recv_waker.take() } else { None };
-        drop(s);
-        if let Some(w) = reader {
-            w.wake();
         }
         delivered
     }
@@ -210,68 +182,88 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         self.outcome = Some(Outcome { reason: reason.clone() });
     }
 
-    /// Runs due timers; arms the runtime timer for the next deadline.
-    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
-        let deadline = {
-            let s = lock(&self.shared);
-            s.conn.poll_timeout().or(self.linger_until.filter(|_| s.conn.is_closed()))
-        };
-        let Some(deadline) = deadline else {
-            return false;
-        };
+    /// One round of work, with the shared state locked twice: once to take
+    /// output and look at the state, once to feed input and hand out events.
+    /// The transport is only touched in between, without the lock.
+    fn step(&mut self, cx: &mut Context<'_>) -> Step {
         let now = self.rt.now();
-        if now < deadline && self.timer.poll_at(cx, deadline).is_pending() {
-            return false;
-        }
-        // Compare with the clock, not just the timer's word (it may fire early).
-        let now = self.rt.now().max(deadline);
-        if self.linger_until.is_some_and(|l| now >= l) {
-            self.read_eof = true;
-        }
-        lock(&self.shared).conn.handle_timeout(now);
-        true
-    }
-
-    /// One round of work. Returns whether anything happened.
-    fn step(&mut self, cx: &mut Context<'_>) -> bool {
-        let now = self.rt.now();
-        let mut progress = false;
-        {
-            let mut s = lock(&self.shared);
+        let shared = Arc::clone(&self.shared);
+        let (can_read, deadline) = {
+            let mut s = lock(&shared);
             if !s.driver_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 s.driver_waker = Some(cx.waker().clone());
             }
-        }
-        self.fill_write_buf();
-        match self.poll_write(cx) {
-            Ok(p) => progress |= p,
+            self.refill_write_buf(&mut s);
+            let deadline = s.conn.poll_timeout().or(self.linger_until.filter(|_| s.conn.is_closed()));
+            (s.incoming.len() < MAX_PENDING_EVENTS, deadline)
+        };
+
+        let write = self.write_out(cx);
+        let read = if can_read && !self.read_eof { self.read_in(cx) } else { Read::Nothing };
+        // Compare with the clock, not just the timer's word (it may fire early).
+        let due = deadline.filter(|&d| now >= d || self.timer.poll_at(cx, d).is_ready());
+
+        let mut s = lock(&shared);
+        let mut progress = false;
+        let mut waiters = Vec::new();
+        match write {
+            Ok(0) => {}
+            Ok(n) => {
+                progress = true;
+                s.unflushed -= n;
+                s.counters.bytes_out += n as u64;
+                Stats::add(&s.stats.bytes_sent, n as u64);
+                waiters = s.take_waiters();
+            }
             Err(error) => {
                 tracing::debug!(%error, "write failed");
+                progress = true;
                 self.read_eof = true;
                 self.write_buf.clear();
                 self.written = 0;
-                lock(&self.shared).conn.receive_eof(now);
+                s.unflushed = 0;
+                s.conn.receive_eof(now);
             }
         }
-        let can_read = lock(&self.shared).incoming.len() < MAX_PENDING_EVENTS;
-        if can_read {
-            progress |= self.poll_read(cx, now);
+        match read {
+            Read::Nothing => {}
+            Read::Eof => {
+                progress = true;
+                self.read_eof = true;
+                s.conn.receive_eof(now);
+            }
+            Read::Data(bytes) => {
+                progress = true;
+                s.counters.bytes_in += bytes.len() as u64;
+                Stats::add(&s.stats.bytes_received, bytes.len() as u64);
+                s.conn.receive_owned(now, bytes);
+            }
         }
-        progress |= self.poll_timer(cx);
-        progress |= self.deliver_events(now);
-        progress
-    }
-
-    /// Whether everything is written and the connection is over.
-    fn finished(&self) -> bool {
-        let s = lock(&self.shared);
-        if s.abort {
-            return true;
+        if let Some(deadline) = due {
+            progress = true;
+            let now = now.max(deadline);
+            if self.linger_until.is_some_and(|l| now >= l) {
+                self.read_eof = true;
+            }
+            s.conn.handle_timeout(now);
         }
-        s.conn.is_closed()
-            && s.conn.buffered_amount() == 0
-            && self.written == self.write_buf.len()
-            && (self.linger_until.is_none() || self.read_eof)
+        let reader = if self.deliver_events(&mut s, now) {
+            progress = true;
+            s.recv_waker.take()
+        } else {
+            None
+        };
+        let finished = s.abort
+            || (s.conn.is_closed()
+                && s.conn.buffered_amount() == 0
+                && self.written == self.write_buf.len()
+                && (self.linger_until.is_none() || self.read_eof));
+        drop(s);
+        wake_all(waiters);
+        if let Some(w) = reader {
+            w.wake();
+        }
+        Step { progress, finished }
     }
 
     fn finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -308,6 +300,19 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     }
 }
 
+/// What one read gave.
+enum Read {
+    Nothing,
+    Eof,
+    Data(BytesMut),
+}
+
+/// What one round of work did.
+struct Step {
+    progress: bool,
+    finished: bool,
+}
+
 impl<R: Runtime, T: Transport> Future for Driver<R, T> {
     type Output = ();
 
@@ -317,11 +322,11 @@ impl<R: Runtime, T: Transport> Future for Driver<R, T> {
             return Poll::Ready(());
         }
         for _ in 0..BUDGET {
-            let progress = this.step(cx);
-            if this.finished() {
+            let step = this.step(cx);
+            if step.finished {
                 return this.finish(cx);
             }
-            if !progress {
+            if !step.progress {
                 return Poll::Pending;
             }
         }
