@@ -43,7 +43,8 @@ pub(crate) async fn run<R: Runtime>(args: Args) -> Result<(), Box<dyn std::error
     Ok(())
 }
 
-async fn echo(mut ws: WebSocket, _req: Request) -> Result<(), Error> {
+async fn echo(mut ws: WebSocket, req: Request) -> Result<(), Error> {
+    drop(req); // nothing in it is needed: free the request headers now
     while let Some(message) = ws.recv().await? {
         ws.send(message).await?;
     }

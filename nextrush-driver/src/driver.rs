@@ -6,6 +6,7 @@
 //! protocol → deliver events → arm the timer. Work per poll is bounded so one
 //! busy connection cannot starve the others on its thread.
 
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -21,14 +22,23 @@ use crate::stats::Stats;
 
 /// Loop iterations per poll before yielding to the scheduler.
 const BUDGET: usize = 32;
-/// Read chunk: reserved before each read.
-const READ_CHUNK: usize = 8 * 1024;
-/// Largest read chunk, grown to when reads keep filling the buffer.
-const MAX_READ_CHUNK: usize = 64 * 1024;
+/// Capacity of a thread's read arena, reserved when it runs low.
+const ARENA_CHUNK: usize = 64 * 1024;
+/// Below this much spare capacity the arena is topped up before a read.
+const ARENA_MIN_SPARE: usize = 16 * 1024;
 /// Stop reading while this many events wait for the application.
 const MAX_PENDING_EVENTS: usize = 256;
-/// A write buffer larger than this is released once written.
+/// A thread's scratch write buffer larger than this is not kept.
 const KEEP_WRITE_CAPACITY: usize = 64 * 1024;
+
+thread_local! {
+    /// Reads land here, then leave as `BytesMut` views of it, so an idle
+    /// connection holds no read buffer of its own.
+    static READ_ARENA: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    /// Output is encoded here and written; only what the transport did not
+    /// take stays with the connection.
+    static WRITE_SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
 
 /// How the driver ended, for the server's bookkeeping.
 #[derive(Debug, Clone)]
@@ -43,10 +53,9 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     shared: Arc<Mutex<Shared>>,
     timer: R::Timer,
     role: Role,
+    /// Output the transport has not taken yet (empty when idle).
     write_buf: Vec<u8>,
     written: usize,
-    read_buf: BytesMut,
-    read_chunk: usize,
     read_eof: bool,
     /// For a client after a clean close: wait this long for the server's FIN.
     linger_until: Option<Instant>,
@@ -65,8 +74,6 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             role,
             write_buf: Vec::new(),
             written: 0,
-            read_buf: BytesMut::new(),
-            read_chunk: READ_CHUNK,
             read_eof: false,
             linger_until: None,
             outcome: None,
@@ -74,17 +81,29 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
     }
 
-    /// Takes what the protocol queued, if the write buffer is empty.
+    /// Takes what the protocol queued into the thread's scratch buffer, if
+    /// nothing is left from an earlier write.
     fn refill_write_buf(&mut self, s: &mut Shared) {
-        if self.written < self.write_buf.len() {
+        if self.written < self.write_buf.len() || s.conn.buffered_amount() == 0 {
             return;
         }
-        self.write_buf.clear();
+        let mut buf = WRITE_SCRATCH.take();
+        buf.clear();
+        s.unflushed = s.conn.poll_transmit(&mut buf);
+        self.write_buf = buf;
         self.written = 0;
-        if self.write_buf.capacity() > KEEP_WRITE_CAPACITY {
-            self.write_buf = Vec::new();
+    }
+
+    /// Gives a fully written buffer back to the thread.
+    fn release_write_buf(&mut self) {
+        if self.written == self.write_buf.len() && self.write_buf.capacity() > 0 {
+            let mut buf = std::mem::take(&mut self.write_buf);
+            self.written = 0;
+            if buf.capacity() <= KEEP_WRITE_CAPACITY {
+                buf.clear();
+                WRITE_SCRATCH.set(buf);
+            }
         }
-        s.unflushed = s.conn.poll_transmit(&mut self.write_buf);
     }
 
     /// Writes as much as the transport takes: the number of bytes written.
@@ -108,22 +127,18 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         Ok(written)
     }
 
-    /// Reads once.
+    /// Reads once, into the thread's arena.
     fn read_in(&mut self, cx: &mut Context<'_>) -> Read {
-        if self.read_buf.capacity() - self.read_buf.len() < self.read_chunk / 4 {
-            self.read_buf.reserve(self.read_chunk);
-        }
-        let spare = self.read_buf.capacity() - self.read_buf.len();
-        match self.io.poll_read_buf(cx, &mut self.read_buf) {
-            Poll::Pending => Read::Nothing,
-            Poll::Ready(Ok(0) | Err(_)) => Read::Eof,
-            Poll::Ready(Ok(n)) => {
-                if n == spare && self.read_chunk < MAX_READ_CHUNK {
-                    self.read_chunk *= 2;
-                }
-                Read::Data(self.read_buf.split())
+        READ_ARENA.with_borrow_mut(|arena| {
+            if arena.capacity() - arena.len() < ARENA_MIN_SPARE {
+                arena.reserve(ARENA_CHUNK);
             }
-        }
+            match self.io.poll_read_buf(cx, arena) {
+                Poll::Pending => Read::Nothing,
+                Poll::Ready(Ok(0) | Err(_)) => Read::Eof,
+                Poll::Ready(Ok(_)) => Read::Data(arena.split()),
+            }
+        })
     }
 
     /// Moves protocol events to the socket's queue. Returns whether any
@@ -203,6 +218,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         // Compare with the clock, not just the timer's word (it may fire early).
         let due = deadline.filter(|&d| now >= d || self.timer.poll_at(cx, d).is_ready());
 
+        self.release_write_buf();
         let mut s = lock(&shared);
         let mut progress = false;
         let mut waiters = Vec::new();
@@ -276,7 +292,6 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             // Aborted (shutdown timeout) before the protocol finished.
             self.outcome = Some(Outcome { reason: CloseReason::Eof });
         }
-        self.read_buf = BytesMut::new();
         self.write_buf = Vec::new();
         let mut s = lock(&self.shared);
         s.finished = true;

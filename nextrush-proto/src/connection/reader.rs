@@ -105,6 +105,11 @@ impl Reader {
     /// The next complete unit, `Ok(None)` when more bytes are needed.
     pub(crate) fn next(&mut self) -> Result<Option<Inbound>, ProtocolError> {
         loop {
+            if self.buf.is_empty() && self.buf.capacity() == 0 {
+                // An adopted buffer used up: drop our hold on its allocation,
+                // which the messages cut from it keep alive on their own.
+                self.buf = BytesMut::new();
+            }
             if self.frame.is_none() {
                 let Some((head, head_len)) = FrameHead::decode(&self.buf)? else {
                     return Ok(None);
