@@ -61,6 +61,16 @@ pub fn switching_protocols(accept: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A masking key, printed compactly in failure reports.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Key(pub [u8; 4]);
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Key({:02x}{:02x}{:02x}{:02x})", self.0[0], self.0[1], self.0[2], self.0[3])
+    }
+}
+
 /// Which endpoint the scripted peer plays.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peer {
@@ -81,17 +91,17 @@ impl Peer {
         }
     }
 
-    fn mask(self, key: [u8; 4]) -> Option<[u8; 4]> {
+    fn mask(self, key: Key) -> Option<[u8; 4]> {
         match self {
-            Self::Client => Some(key),
+            Self::Client => Some(key.0),
             Self::Server => None,
         }
     }
 
-    fn wrong_mask(self, key: [u8; 4]) -> Option<[u8; 4]> {
+    fn wrong_mask(self, key: Key) -> Option<[u8; 4]> {
         match self {
             Self::Client => None,
-            Self::Server => Some(key),
+            Self::Server => Some(key.0),
         }
     }
 }
@@ -106,14 +116,14 @@ pub enum Action {
         /// Payload (at most 125 bytes).
         payload: Vec<u8>,
         /// Masking key (used when the peer masks).
-        mask: [u8; 4],
+        mask: Key,
     },
     /// An unsolicited pong.
     Pong {
         /// Payload (at most 125 bytes).
         payload: Vec<u8>,
         /// Masking key.
-        mask: [u8; 4],
+        mask: Key,
     },
 }
 
@@ -130,7 +140,7 @@ pub struct Msg {
     /// Pings sent after fragment `i` (always before the last fragment).
     pub pings: Vec<(usize, Vec<u8>)>,
     /// Masking key of the first frame (later frames derive theirs from it).
-    pub mask: [u8; 4],
+    pub mask: Key,
 }
 
 impl fmt::Debug for Msg {
@@ -154,14 +164,14 @@ pub enum Ending {
         /// The reason (at most 123 bytes).
         reason: String,
         /// Masking key.
-        mask: [u8; 4],
+        mask: Key,
     },
     /// A frame the endpoint must fail the connection on.
     Invalid {
         /// What is wrong with it.
         fault: Fault,
         /// Masking key.
-        mask: [u8; 4],
+        mask: Key,
     },
     /// The peer just stops: it ends the stream after the first `keep` bytes
     /// of a binary frame (never all of it; possibly none).
@@ -171,7 +181,7 @@ pub enum Ending {
         /// How many of the frame's bytes are sent.
         keep: usize,
         /// Masking key.
-        mask: [u8; 4],
+        mask: Key,
     },
 }
 
@@ -283,9 +293,9 @@ fn encode(peer: Peer, actions: &[Action], ending: &Ending, after: &[Action]) -> 
 }
 
 /// The key of the `i`th frame of an action: arbitrary, and distinct.
-fn derive(key: [u8; 4], i: usize) -> [u8; 4] {
+fn derive(key: Key, i: usize) -> Key {
     let step = (i as u8).wrapping_mul(0x9D);
-    key.map(|b| b.wrapping_add(step))
+    Key(key.0.map(|b| b.wrapping_add(step)))
 }
 
 fn encode_action(peer: Peer, action: &Action, out: &mut Vec<u8>) {
@@ -346,7 +356,7 @@ fn encode_ending(peer: Peer, ending: &Ending, out: &mut Vec<u8>) {
     }
 }
 
-fn fault_frames(peer: Peer, fault: &Fault, key: [u8; 4]) -> Vec<RawFrame> {
+fn fault_frames(peer: Peer, fault: &Fault, key: Key) -> Vec<RawFrame> {
     let mask = peer.mask(key);
     let second = peer.mask(derive(key, 1));
     let frame = |opcode: u8, payload: Vec<u8>| RawFrame { fin: true, rsv: 0, opcode, mask, payload };
@@ -444,8 +454,8 @@ fn writes(total: usize, head_cuts: &[usize], first: usize, cuts: &[usize]) -> Ve
         .collect()
 }
 
-fn mask() -> impl Strategy<Value = [u8; 4]> {
-    any::<[u8; 4]>()
+fn mask() -> impl Strategy<Value = Key> {
+    any::<[u8; 4]>().prop_map(Key)
 }
 
 /// Mostly short, sometimes the 125-byte maximum.

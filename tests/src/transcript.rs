@@ -79,7 +79,7 @@ pub enum Outcome {
 }
 
 /// Everything a run produced.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Transcript {
     /// The opening handshake: the server's 101 head, or the client's request
     /// with nonce and port normalized.
@@ -124,6 +124,23 @@ impl Transcript {
             code: None,
             notes: Vec::new(),
         }
+    }
+}
+
+impl fmt::Debug for Transcript {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transcript")
+            .field("handshake", &String::from_utf8_lossy(&self.handshake))
+            .field("data", &self.data)
+            .field("control", &self.control)
+            .field("tail", &Preview(&self.tail))
+            .field("eof", &self.eof)
+            .field("events", &self.events)
+            .field("outcome", &self.outcome)
+            .field("reason", &self.reason)
+            .field("code", &self.code)
+            .field("notes", &self.notes)
+            .finish()
     }
 }
 

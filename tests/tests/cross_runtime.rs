@@ -10,11 +10,19 @@ use nextrush_tests::scenario::{Peer, Scenario, scenario};
 use nextrush_tests::transcript::report;
 use nextrush_tests::{client_config, server_config};
 use proptest::prelude::*;
-use proptest::test_runner::TestCaseError;
+use proptest::test_runner::{FileFailurePersistence, TestCaseError};
 
 fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48);
-    ProptestConfig { cases, max_shrink_iters: 512, max_shrink_time: 120_000, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases,
+        // A shrink step costs one run per runtime (milliseconds), or a sync
+        // timeout while the runtimes diverge: bound shrinking by time.
+        max_shrink_iters: 8192,
+        max_shrink_time: 90_000,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    }
 }
 
 /// Plays `scenario` on every runtime and compares with the oracle.
@@ -50,22 +58,22 @@ proptest! {
 /// a clean close in a second write (in the same write, the close would come
 /// before the application could echo).
 fn greeting(peer: Peer) -> Scenario {
-    use nextrush_tests::scenario::{Action, Ending, Msg};
+    use nextrush_tests::scenario::{Action, Ending, Key, Msg};
     let actions = vec![
         Action::Message(Msg {
             text: true,
             payload: "héllo".as_bytes().to_vec(),
             cuts: vec![2],
             pings: vec![(0, b"between".to_vec())],
-            mask: [1, 2, 3, 4],
+            mask: Key([1, 2, 3, 4]),
         }),
-        Action::Ping { payload: b"p".to_vec(), mask: [5, 6, 7, 8] },
+        Action::Ping { payload: b"p".to_vec(), mask: Key([5, 6, 7, 8]) },
     ];
-    let ending = Ending::Close { code: Some(1000), reason: "bye".to_owned(), mask: [9, 9, 9, 9] };
+    let ending = Ending::Close { code: Some(1000), reason: "bye".to_owned(), mask: Key([9, 9, 9, 9]) };
     let before_close = Scenario {
         peer,
         actions: actions.clone(),
-        ending: Ending::Eof { payload: vec![0], keep: 0, mask: [0; 4] },
+        ending: Ending::Eof { payload: vec![0], keep: 0, mask: Key([0; 4]) },
         after: Vec::new(),
         writes: Vec::new(),
     };
