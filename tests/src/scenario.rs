@@ -406,8 +406,14 @@ pub fn pattern(len: usize, seed: u8) -> Vec<u8> {
 
 /// A scenario for a scripted `peer`, with its writes.
 pub fn scenario(peer: Peer) -> impl Strategy<Value = Scenario> {
-    // A quarter of the time the head goes out alone; otherwise with frame bytes.
-    let with_head = prop_oneof![1 => Just(None), 3 => any::<Index>().prop_map(Some)];
+    // How many frame bytes go out with the end of the head: none, all of them
+    // (the whole conversation reaches the endpoint in its handshake's
+    // leftover, before the application runs), or any number.
+    let with_head = prop_oneof![
+        1 => Just(HeadWrite::Alone),
+        1 => Just(HeadWrite::Everything),
+        3 => any::<Index>().prop_map(HeadWrite::Some),
+    ];
     let chunking = (vec(any::<Index>(), 0..3), with_head, vec(any::<Index>(), 0..16));
     let after = prop_oneof![3 => Just(Vec::new()), 1 => vec(action(), 1..3)];
     (vec(action(), 0..=MAX_ACTIONS), ending(), after, chunking).prop_map(
@@ -426,12 +432,25 @@ pub fn scenario(peer: Peer) -> impl Strategy<Value = Scenario> {
             let frames_len = encode(peer, &actions, &ending, &after).len();
             let (head_cuts, with_head, cuts) = cuts;
             let head_cuts: Vec<usize> = head_cuts.iter().map(|i| i.index(head_len)).collect();
-            let first = head_len + with_head.map_or(0, |i| i.index(frames_len + 1));
+            let first = head_len
+                + match with_head {
+                    HeadWrite::Alone => 0,
+                    HeadWrite::Everything => frames_len,
+                    HeadWrite::Some(i) => i.index(frames_len + 1),
+                };
             let cuts: Vec<usize> = cuts.iter().map(|i| head_len + i.index(frames_len + 1)).collect();
             let writes = writes(head_len + frames_len, &head_cuts, first, &cuts);
             Scenario { peer, actions, ending, after, writes }
         },
     )
+}
+
+/// What goes out in the write that completes the HTTP head.
+#[derive(Clone, Debug)]
+enum HeadWrite {
+    Alone,
+    Everything,
+    Some(Index),
 }
 
 /// Cuts `total` bytes into writes: at `head_cuts` (inside the HTTP head), at

@@ -1,7 +1,7 @@
 //! Cross-runtime transcripts: the same scenario against the server and the
 //! client on tokio, async-std and smol, and against the sans-IO oracle.
 //!
-//! `PROPTEST_CASES` sets the number of cases of each property (default 48).
+//! `PROPTEST_CASES` sets the number of cases of each property (default 64).
 
 use nextrush_tests::oracle::{self, Reference};
 use nextrush_tests::peer::Plan;
@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{FileFailurePersistence, TestCaseError};
 
 fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48);
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
     ProptestConfig {
         cases,
         // A shrink step costs one run per runtime (milliseconds), or a sync
