@@ -48,10 +48,7 @@ impl Args {
     }
 
     /// A comma-separated list.
-    pub fn list<T: FromStr>(&self, name: &str, default: &[T]) -> Vec<T>
-    where
-        T: Clone,
-    {
+    pub fn list<T: FromStr + Clone>(&self, name: &str, default: &[T]) -> Vec<T> {
         match self.values.get(name) {
             None => default.to_vec(),
             Some(v) => v

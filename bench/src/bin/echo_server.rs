@@ -38,11 +38,8 @@ fn announce(addr: std::net::SocketAddr) {
 
 async fn nextrush(addr: &str) -> BoxResult {
     use nextrush_tokio::{App, Options};
-    let options = Options::default()
-        .compression(false)
-        .max_message_size(64 << 20)
-        .max_connections(100_000)
-        .ping_interval(None);
+    let options =
+        Options::default().compression(false).max_message_size(64 << 20).max_connections(100_000).ping_interval(None);
     let app = App::new(options);
     app.ws("/*path", nextrush_echo)?;
     app.ws("/", nextrush_echo)?;

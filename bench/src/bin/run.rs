@@ -36,6 +36,8 @@ struct Server {
 }
 
 impl Server {
+    // The child is waited for in `stop` (or just above `die`).
+    #[allow(clippy::zombie_processes)]
     fn start(which: &str) -> Self {
         let mut child = Command::new(bin("echo_server"))
             .args(["--impl", which, "--addr", "127.0.0.1:0"])
@@ -47,6 +49,8 @@ impl Server {
         loop {
             line.clear();
             if out.read_line(&mut line).unwrap_or(0) == 0 {
+                let _ = child.kill();
+                let _ = child.wait();
                 die(&format!("echo_server --impl {which} exited before listening"));
             }
             if let Some(addr) = line.trim().strip_prefix("listening on ") {
@@ -139,6 +143,8 @@ struct Config {
     threads: usize,
 }
 
+// `load` is waited for below, on every path past the spawn.
+#[allow(clippy::zombie_processes)]
 fn measure(which: &str, cell: Cell, cfg: &Config) -> Option<Measure> {
     let server = Server::start(which);
     let tck = clk_tck();
@@ -194,7 +200,9 @@ fn sh(cmd: &str) -> String {
 fn machine_notes() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap().trim().to_owned()))
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap().trim().to_owned())
+        })
         .unwrap_or_else(|| "?".into());
     let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -419,7 +427,12 @@ fn idle(args: &Args, n: usize) {
     );
     md.push_str("| impl | RSS before | RSS after | bytes / idle connection |\n|---|---:|---:|---:|\n");
     for (which, before, after, per) in &rows {
-        let _ = writeln!(md, "| {which} | {:.1} MiB | {:.1} MiB | {per:.0} |", *before as f64 / 1048576.0, *after as f64 / 1048576.0);
+        let _ = writeln!(
+            md,
+            "| {which} | {:.1} MiB | {:.1} MiB | {per:.0} |",
+            *before as f64 / 1048576.0,
+            *after as f64 / 1048576.0
+        );
     }
     let _ = writeln!(
         md,
