@@ -1,0 +1,335 @@
+//! Load generator: N connections, each keeping K binary messages in flight.
+//!
+//! `load --url ws://127.0.0.1:PORT --connections N --size BYTES --inflight K --duration SECS
+//!       [--warmup SECS] [--threads T]`
+//! `load --url ws://127.0.0.1:PORT --idle N`
+//!
+//! The client is a minimal hand-written RFC 6455 client, the cheapest per
+//! message we could make and the same for every server: each connection
+//! pre-builds its masked frame once, writes K of them, then for every batch
+//! of echoes parsed out of one read writes as many new frames in one write.
+//! Each echo is checked (opcode, length, first and last byte).
+//!
+//! Output, line by line (the `run` driver reads it): `connected N`,
+//! `window start` after the warm-up, `window end`, then
+//! `result messages=M seconds=S rate=R`.
+//!
+//! With `--idle N`: opens N connections, prints `established N`, and holds
+//! them without traffic until its standard input closes.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use nextrush_bench::{Args, die, raise_nofile};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+fn say(line: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Payload byte `i` (so first and last byte depend on the size).
+fn payload_byte(i: usize) -> u8 {
+    (i.wrapping_mul(31).wrapping_add(7) % 251) as u8
+}
+
+/// One masked binary frame carrying `size` payload bytes.
+fn client_frame(size: usize) -> Vec<u8> {
+    let mut f = Vec::with_capacity(size + 14);
+    f.push(0x82);
+    if size < 126 {
+        f.push(0x80 | size as u8);
+    } else if size <= 0xffff {
+        f.push(0x80 | 126);
+        f.extend_from_slice(&(size as u16).to_be_bytes());
+    } else {
+        f.push(0x80 | 127);
+        f.extend_from_slice(&(size as u64).to_be_bytes());
+    }
+    f.extend_from_slice(&MASK);
+    f.extend((0..size).map(|i| payload_byte(i) ^ MASK[i % 4]));
+    f
+}
+
+/// Streaming parser of server frames (unmasked), checking each echo.
+struct Parser {
+    size: usize,
+    first: u8,
+    last: u8,
+    header: [u8; 10],
+    have: usize,
+    /// Payload bytes of the current frame still to come; `None` in a header.
+    remaining: Option<usize>,
+}
+
+impl Parser {
+    fn new(size: usize) -> Self {
+        Self {
+            size,
+            first: payload_byte(0),
+            last: payload_byte(size.saturating_sub(1)),
+            header: [0; 10],
+            have: 0,
+            remaining: None,
+        }
+    }
+
+    /// Consumes `buf`; returns the number of complete echoes in it.
+    fn feed(&mut self, mut buf: &[u8]) -> Result<usize, String> {
+        let mut done = 0;
+        while !buf.is_empty() {
+            match self.remaining {
+                None => {
+                    self.header[self.have] = buf[0];
+                    self.have += 1;
+                    buf = &buf[1..];
+                    if self.have < 2 {
+                        continue;
+                    }
+                    let need = match self.header[1] & 0x7f {
+                        126 => 4,
+                        127 => 10,
+                        _ => 2,
+                    };
+                    if self.have < need {
+                        continue;
+                    }
+                    if self.header[0] != 0x82 {
+                        return Err(format!("unexpected frame header byte {:#04x}", self.header[0]));
+                    }
+                    if self.header[1] & 0x80 != 0 {
+                        return Err("server frame is masked".into());
+                    }
+                    let len = match need {
+                        2 => usize::from(self.header[1] & 0x7f),
+                        4 => usize::from(u16::from_be_bytes([self.header[2], self.header[3]])),
+                        _ => u64::from_be_bytes(self.header[2..10].try_into().unwrap()) as usize,
+                    };
+                    if len != self.size {
+                        return Err(format!("echo of {len} bytes, sent {}", self.size));
+                    }
+                    self.have = 0;
+                    if len == 0 {
+                        done += 1;
+                    } else {
+                        self.remaining = Some(len);
+                    }
+                }
+                Some(remaining) => {
+                    if remaining == self.size && buf[0] != self.first {
+                        return Err("first payload byte differs".into());
+                    }
+                    let take = remaining.min(buf.len());
+                    if take == remaining {
+                        if buf[take - 1] != self.last {
+                            return Err("last payload byte differs".into());
+                        }
+                        self.remaining = None;
+                        done += 1;
+                    } else {
+                        self.remaining = Some(remaining - take);
+                    }
+                    buf = &buf[take..];
+                }
+            }
+        }
+        Ok(done)
+    }
+}
+
+struct Target {
+    addr: String,
+    host_header: String,
+    path: String,
+}
+
+fn parse_url(url: &str) -> Target {
+    let rest = url.strip_prefix("ws://").unwrap_or_else(|| die("--url must start with ws://"));
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    Target { addr: host.to_owned(), host_header: host.to_owned(), path: path.to_owned() }
+}
+
+/// TCP connect plus opening handshake; returns the stream and any bytes that
+/// followed the 101 response.
+async fn connect(t: &Target) -> std::io::Result<(TcpStream, Vec<u8>)> {
+    let mut s = TcpStream::connect(&t.addr).await?;
+    s.set_nodelay(true)?;
+    let req = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        t.path, t.host_header
+    );
+    s.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::Error::other("closed during handshake"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]);
+            if !head.starts_with("HTTP/1.1 101") || !head.contains(ACCEPT) {
+                return Err(std::io::Error::other(format!("handshake refused: {head}")));
+            }
+            return Ok((s, buf[end + 4..].to_vec()));
+        }
+        if buf.len() > 16 * 1024 {
+            return Err(std::io::Error::other("handshake response too long"));
+        }
+    }
+}
+
+/// Opens `n` connections, at most 128 handshakes at a time.
+async fn connect_all(t: &Arc<Target>, n: usize) -> Vec<(TcpStream, Vec<u8>)> {
+    let sem = Arc::new(tokio::sync::Semaphore::new(128));
+    let mut handles = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = t.clone();
+        let sem = sem.clone();
+        handles.push(tokio::spawn(async move {
+            let _permit = sem.acquire().await.unwrap();
+            let mut tries = 0;
+            loop {
+                match connect(&t).await {
+                    Ok(c) => return c,
+                    Err(e) if tries < 5 => {
+                        tries += 1;
+                        eprintln!("connect failed ({e}), retrying");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    Err(e) => die(&format!("connect: {e}")),
+                }
+            }
+        }));
+    }
+    let mut out = Vec::with_capacity(n);
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+async fn run_connection(
+    mut s: TcpStream,
+    leftover: Vec<u8>,
+    size: usize,
+    inflight: usize,
+    count: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) {
+    let frame = client_frame(size);
+    let batch: Vec<u8> = frame.iter().copied().cycle().take(frame.len() * inflight).collect();
+    let mut parser = Parser::new(size);
+    let mut buf = vec![0u8; 64 * 1024];
+    if let Err(e) = s.write_all(&batch).await {
+        die(&format!("write: {e}"));
+    }
+    let mut pending = match parser.feed(&leftover) {
+        Ok(n) => n,
+        Err(e) => die(&e),
+    };
+    loop {
+        if pending > 0 {
+            count.fetch_add(pending as u64, Ordering::Relaxed);
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            if let Err(e) = s.write_all(&batch[..frame.len() * pending]).await {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                die(&format!("write: {e}"));
+            }
+        }
+        let n = match s.read(&mut buf).await {
+            Ok(0) => {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                die("server closed the connection");
+            }
+            Ok(n) => n,
+            Err(e) => {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                die(&format!("read: {e}"));
+            }
+        };
+        pending = match parser.feed(&buf[..n]) {
+            Ok(n) => n,
+            Err(e) => die(&e),
+        };
+    }
+}
+
+fn main() {
+    let args = Args::parse(&[]);
+    let target = Arc::new(parse_url(args.str("url").unwrap_or_else(|| die("--url ws://HOST:PORT[/path]"))));
+    let threads: usize = args.get("threads", 1);
+    let limit = raise_nofile();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().unwrap();
+
+    if let Some(idle) = args.str("idle") {
+        let n: usize = idle.parse().unwrap_or_else(|_| die("--idle N"));
+        if n as u64 + 64 > limit {
+            die(&format!("--idle {n} needs more file descriptors than the limit {limit}"));
+        }
+        rt.block_on(async {
+            let conns = connect_all(&target, n).await;
+            say(&format!("established {}", conns.len()));
+            // Hold them until the driver closes our stdin.
+            let mut stdin = tokio::io::stdin();
+            let mut sink = [0u8; 64];
+            while let Ok(n) = stdin.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+            drop(conns);
+        });
+        return;
+    }
+
+    let connections: usize = args.get("connections", 1);
+    let size: usize = args.get("size", 20);
+    let inflight: usize = args.get("inflight", 1).max(1);
+    let duration: f64 = args.get("duration", 3.0);
+    let warmup: f64 = args.get("warmup", 1.0);
+
+    rt.block_on(async {
+        let conns = connect_all(&target, connections).await;
+        say(&format!("connected {}", conns.len()));
+        let count = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        for (s, leftover) in conns {
+            tokio::spawn(run_connection(s, leftover, size, inflight, count.clone(), stop.clone()));
+        }
+        tokio::time::sleep(Duration::from_secs_f64(warmup)).await;
+        let c0 = count.load(Ordering::Relaxed);
+        let t0 = Instant::now();
+        say("window start");
+        tokio::time::sleep(Duration::from_secs_f64(duration)).await;
+        let c1 = count.load(Ordering::Relaxed);
+        let secs = t0.elapsed().as_secs_f64();
+        say("window end");
+        stop.store(true, Ordering::Relaxed);
+        let messages = c1 - c0;
+        say(&format!("result messages={messages} seconds={secs:.6} rate={:.1}", messages as f64 / secs));
+    });
+    // Do not wait for the connection tasks: exiting closes every socket.
+    std::process::exit(0);
+}
