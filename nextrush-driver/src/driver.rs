@@ -29,7 +29,7 @@ const ARENA_MIN_SPARE: usize = 16 * 1024;
 /// Stop reading while this many events wait for the application.
 const MAX_PENDING_EVENTS: usize = 256;
 /// A thread's scratch write buffer larger than this is not kept.
-const KEEP_WRITE_CAPACITY: usize = 64 * 1024;
+const KEEP_WRITE_CAPACITY: usize = 1 << 20;
 
 thread_local! {
     /// Reads land here, then leave as `BytesMut` views of it, so an idle
@@ -210,7 +210,9 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             }
             self.refill_write_buf(&mut s);
             let deadline = s.conn.poll_timeout().or(self.linger_until.filter(|_| s.conn.is_closed()));
-            (s.incoming.len() < MAX_PENDING_EVENTS, deadline)
+            let can_read = s.incoming.len() < MAX_PENDING_EVENTS;
+            s.read_paused = !can_read;
+            (can_read, deadline)
         };
 
         let write = self.write_out(cx);

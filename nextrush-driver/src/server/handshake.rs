@@ -33,11 +33,13 @@ pub(super) struct Admitted {
 /// Reads the upgrade request, answers it, and runs the connection.
 pub(super) async fn serve_connection<R: Runtime, T: Transport>(app: &App<R>, mut io: T, peer: Option<SocketAddr>) {
     let rt = app.inner.rt.clone();
-    let Some(incoming) = read_request(app, &mut io).await else {
+    // Boxed, like `admit` below: the handshake's state is freed once it is
+    // done instead of sizing the connection's long-lived future.
+    let Some(incoming) = Box::pin(read_request(app, &mut io)).await else {
         return;
     };
     let leftover = incoming.leftover;
-    let admitted = match admit(app, incoming.request, peer).await {
+    let admitted = match Box::pin(admit(app, incoming.request, peer)).await {
         Ok(admitted) => admitted,
         Err(rejection) => return reject(app, &mut io, &rejection).await,
     };

@@ -89,10 +89,9 @@ impl Handle {
         let mut s = lock(&self.shared);
         if let Some(event) = s.incoming.pop_front() {
             // The driver stops reading while the queue is full: let it resume.
-            let driver = s.driver_waker.clone();
-            drop(s);
-            if let Some(w) = driver {
-                w.wake();
+            if s.read_paused {
+                s.read_paused = false;
+                wake_driver(s);
             }
             return Poll::Ready(Ok(Some(event)));
         }

@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     pub(crate) finished: bool,
     /// Drop the connection now, without waiting (shutdown timeout).
     pub(crate) abort: bool,
+    /// The driver stopped reading because `incoming` is full; `recv` wakes it.
+    pub(crate) read_paused: bool,
     /// Bytes taken from the connection that the driver has not written yet.
     pub(crate) unflushed: usize,
     /// Live user handles (socket or halves); at zero an open socket closes.
@@ -82,6 +84,7 @@ impl Shared {
             closed: None,
             finished: false,
             abort: false,
+            read_paused: false,
             unflushed: 0,
             handles: 1,
             recv_waker: None,

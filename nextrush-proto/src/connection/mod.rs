@@ -112,7 +112,8 @@ pub struct Connection {
     config: Config,
     reader: Reader,
     outbox: Outbox,
-    deflate: Option<Deflater>,
+    /// Boxed: most connections never compress, and idle ones should be small.
+    deflate: Option<Box<Deflater>>,
     entropy: Option<Box<dyn Entropy>>,
     /// The kind of the fragmented message being sent, if any.
     sending: Option<MessageKind>,
@@ -172,8 +173,8 @@ impl Connection {
     /// negotiated (call before any data moves).
     #[cfg(feature = "deflate")]
     pub fn enable_deflate(&mut self, params: &crate::deflate::DeflateParams, config: &crate::deflate::DeflateConfig) {
-        self.deflate = Some(Deflater::new(params, self.role, config));
-        self.reader.set_inflater(compression::Inflater::new(params, self.role));
+        self.deflate = Some(Box::new(Deflater::new(params, self.role, config)));
+        self.reader.set_inflater(Box::new(compression::Inflater::new(params, self.role)));
     }
 
     /// Whether permessage-deflate is on.

@@ -54,7 +54,7 @@ pub(crate) struct Reader {
     frame: Option<InFrame>,
     message: Option<Partial>,
     utf8: Utf8Validator,
-    inflate: Option<super::compression::Inflater>,
+    inflate: Option<Box<super::compression::Inflater>>,
 }
 
 impl Reader {
@@ -72,7 +72,7 @@ impl Reader {
     }
 
     #[cfg_attr(not(feature = "deflate"), allow(dead_code, reason = "only deflate decompresses"))]
-    pub(crate) fn set_inflater(&mut self, inflate: super::compression::Inflater) {
+    pub(crate) fn set_inflater(&mut self, inflate: Box<super::compression::Inflater>) {
         self.inflate = Some(inflate);
     }
 
