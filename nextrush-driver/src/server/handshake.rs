@@ -31,17 +31,27 @@ pub(super) struct Admitted {
 }
 
 /// Reads the upgrade request, answers it, and runs the connection.
-pub(super) async fn serve_connection<R: Runtime, T: Transport>(app: &App<R>, mut io: T, peer: Option<SocketAddr>) {
-    let rt = app.inner.rt.clone();
-    // Boxed, like `admit` below: the handshake's state is freed once it is
-    // done instead of sizing the connection's long-lived future.
-    let Some(incoming) = Box::pin(read_request(app, &mut io)).await else {
+pub(super) async fn serve_connection<R: Runtime, T: Transport>(app: &App<R>, io: T, peer: Option<SocketAddr>) {
+    // The handshake is boxed: its state (buffers, the request, the decision)
+    // is freed once it is done, instead of sizing this future, which lives
+    // as long as the connection.
+    let Some(open) = Box::pin(handshake(app, io, peer)).await else {
         return;
     };
+    let (reason, handler_error) = open.task.await;
+    close_connection(app, open.id, open.slot, &reason, handler_error);
+}
+
+/// The opening handshake: read, decide, answer; then build the connection.
+async fn handshake<R: Runtime, T: Transport>(app: &App<R>, mut io: T, peer: Option<SocketAddr>) -> Option<Open<R, T>> {
+    let incoming = read_request(app, &mut io).await?;
     let leftover = incoming.leftover;
-    let admitted = match Box::pin(admit(app, incoming.request, peer)).await {
+    let admitted = match admit(app, incoming.request, peer).await {
         Ok(admitted) => admitted,
-        Err(rejection) => return reject(app, &mut io, &rejection).await,
+        Err(rejection) => {
+            reject(app, &mut io, &rejection).await;
+            return None;
+        }
     };
     let mut response = Vec::with_capacity(256);
     if let Err(error) = accept_response(
@@ -52,13 +62,11 @@ pub(super) async fn serve_connection<R: Runtime, T: Transport>(app: &App<R>, mut
         &mut response,
     ) {
         app.emit(&ServerEvent::Error { id: None, message: format!("cannot accept: {error}") });
-        return;
+        return None;
     }
-    if write_all(&mut io, &response).await.is_err() {
-        return;
-    }
+    write_all(&mut io, &response).await.ok()?;
     Stats::add(&app.inner.stats.bytes_sent, response.len() as u64);
-    run(app, rt, io, admitted, leftover).await;
+    open_connection(app, app.inner.rt.clone(), io, admitted, leftover)
 }
 
 /// Reads until a complete request, answering malformed ones.
@@ -157,7 +165,7 @@ async fn reject<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, rejection: &
     let _ = std::future::poll_fn(|cx| io.poll_shutdown(cx)).await;
 }
 
-/// Builds the connection and runs it with its handler.
+/// Runs an accepted connection with its handler until both are done.
 pub(super) async fn run<R: Runtime, T: Transport>(
     app: &App<R>,
     rt: R,
@@ -165,13 +173,37 @@ pub(super) async fn run<R: Runtime, T: Transport>(
     admitted: Admitted,
     leftover: bytes::Bytes,
 ) {
+    // Built outside the `async` state so that only the task itself, not
+    // everything used to build it, lives as long as the connection.
+    let Some(open) = open_connection(app, rt, io, admitted, leftover) else {
+        return;
+    };
+    let (reason, handler_error) = open.task.await;
+    close_connection(app, open.id, open.slot, &reason, handler_error);
+}
+
+/// A connection that is ready to run.
+struct Open<R: Runtime, T: Transport> {
+    task: ConnectionTask<R, T>,
+    id: u64,
+    slot: Slot,
+}
+
+/// Builds the protocol state, the socket and the task; reports the connection.
+fn open_connection<R: Runtime, T: Transport>(
+    app: &App<R>,
+    rt: R,
+    io: T,
+    admitted: Admitted,
+    leftover: bytes::Bytes,
+) -> Option<Open<R, T>> {
     let options = &app.inner.options;
     let now = rt.now();
     let mut conn = match Connection::server(options.protocol.clone(), now) {
         Ok(conn) => conn,
         Err(error) => {
             app.emit(&ServerEvent::Error { id: None, message: format!("invalid options: {error}") });
-            return;
+            return None;
         }
     };
     #[cfg(feature = "deflate")]
@@ -198,21 +230,31 @@ pub(super) async fn run<R: Runtime, T: Transport>(
     let info = Info { protocol: admitted.protocol, peer_addr, data: admitted.verified.data };
     let socket = WebSocket::new(Arc::clone(&shared), info);
     let span = tracing::info_span!("ws", id, %path);
-    let _entered = span.enter();
+    let entered = span.enter();
     tracing::debug!(?peer_addr, "connection open");
     Stats::add(&app.inner.stats.connections, 1);
     Stats::add(&app.inner.stats.total_connections, 1);
     app.emit(&ServerEvent::Connection { id, path, peer_addr });
     let handler = (admitted.handler)(socket, admitted.request);
     let driver = Driver::new(rt, io, shared, Role::Server);
-    drop(_entered);
+    drop(entered);
     let task = ConnectionTask::new(driver, handler, span.clone());
-    let (reason, handler_error) = task.await;
+    Some(Open { task, id, slot: admitted.slot })
+}
+
+/// Bookkeeping once a connection is over: counters, events.
+fn close_connection<R: Runtime>(
+    app: &App<R>,
+    id: u64,
+    slot: Slot,
+    reason: &nextrush_proto::CloseReason,
+    handler_error: Option<String>,
+) {
     app.inner.stats.connections.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
     // Room for the next connection before anyone hears of this one's end.
-    drop(admitted.slot);
+    drop(slot);
     app.unregister(id);
-    if let nextrush_proto::CloseReason::Protocol(_) = &reason {
+    if let nextrush_proto::CloseReason::Protocol(_) = reason {
         // Counted in `errors` by the driver; reported here, as documented.
         app.emit(&ServerEvent::Error { id: Some(id), message: reason.to_string() });
     }
