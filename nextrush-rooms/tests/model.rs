@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{Hub, drain};
 use nextrush_rooms::{
-    ConnId, Encoding, LeaveReason, QueueMember, RoomOptions, Rooms, RoomsConfig, RoomsError, RoomsEvent,
-    SlowConsumer,
+    ConnId, Encoding, LeaveReason, QueueMember, RoomOptions, Rooms, RoomsConfig, RoomsError, RoomsEvent, SlowConsumer,
 };
 use proptest::prelude::*;
 
@@ -41,7 +40,13 @@ enum Op {
     /// The driver saw the connection close (its queue disconnects).
     Close(usize),
     Drain(usize),
-    Broadcast { rooms: Vec<usize>, channels: Vec<usize>, except: Option<usize>, policy: Option<SlowConsumer>, size: usize },
+    Broadcast {
+        rooms: Vec<usize>,
+        channels: Vec<usize>,
+        except: Option<usize>,
+        policy: Option<SlowConsumer>,
+        size: usize,
+    },
     SendTo(usize, Option<SlowConsumer>, usize),
     SetRoomPolicy(usize, Option<SlowConsumer>),
     Cleanup(u64),
@@ -334,7 +339,14 @@ impl Model {
         Ok(true)
     }
 
-    fn broadcast(&mut self, rooms: &[usize], channels: &[usize], except: Option<usize>, policy: Option<SlowConsumer>, size: usize) {
+    fn broadcast(
+        &mut self,
+        rooms: &[usize],
+        channels: &[usize],
+        except: Option<usize>,
+        policy: Option<SlowConsumer>,
+        size: usize,
+    ) {
         let message = (self.next_message, size);
         // Lock order: rooms before channels, by name; a member takes the
         // policy of the first target it is in.
@@ -499,7 +511,8 @@ impl Model {
         let hub = &self.rooms_hub;
         let mut rooms = hub.rooms();
         rooms.sort();
-        let want: Vec<(Arc<str>, usize)> = self.rooms.iter().map(|(r, m)| (ROOMS[*r].into(), m.members.len())).collect();
+        let want: Vec<(Arc<str>, usize)> =
+            self.rooms.iter().map(|(r, m)| (ROOMS[*r].into(), m.members.len())).collect();
         prop_assert_eq!(&rooms, &want, "rooms and counts");
         let mut channels = hub.channels();
         channels.sort();

@@ -187,10 +187,7 @@ fn presence() {
     // join_with on a member already in updates the presence.
     assert_eq!(rooms.join_with("room", a, Bytes::from_static(b"again")), Ok(false));
     assert_eq!(rooms.presence_of("room", a), Some(Bytes::from_static(b"again")));
-    assert_eq!(
-        rooms.set_presence("other", a, None),
-        Err(RoomsError::NotInRoom { room: "other".into(), member: a })
-    );
+    assert_eq!(rooms.set_presence("other", a, None), Err(RoomsError::NotInRoom { room: "other".into(), member: a }));
     let names: Vec<_> = events(&rooms).iter().map(RoomsEvent::name).collect();
     assert_eq!(names, ["room:join", "room:join", "room:presence", "room:presence", "room:presence"]);
     // Presence goes with the membership.

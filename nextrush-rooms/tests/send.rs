@@ -103,11 +103,9 @@ fn disconnect_policy_removes_the_member() {
     let rooms: Hub = Rooms::new(RoomsConfig::new().with_default_policy(SlowConsumer::Disconnect));
     let woken = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&woken);
-    let slow = Arc::new(
-        QueueMember::new(7, Encoding::Plain).with_notify(move || {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }),
-    );
+    let slow = Arc::new(QueueMember::new(7, Encoding::Plain).with_notify(move || {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }));
     let s = rooms.register(Arc::clone(&slow));
     let (f, _) = join_new(&rooms);
     rooms.join("r", s).unwrap();
@@ -164,7 +162,8 @@ fn shared_compression_once_per_key_and_fallback_counted() {
     let shared = DeflateParams { server_no_context_takeover: true, ..DeflateParams::default() };
     let shared12 = DeflateParams { server_max_window_bits: nextrush_proto::deflate::WindowBits::new(12), ..shared };
     let takeover = DeflateParams::default();
-    let mk = |params: Option<&DeflateParams>| Arc::new(QueueMember::new(1 << 20, Encoding::negotiated(params, &config)));
+    let mk =
+        |params: Option<&DeflateParams>| Arc::new(QueueMember::new(1 << 20, Encoding::negotiated(params, &config)));
     let members: Vec<(DeflateParams, Arc<QueueMember>)> = [shared, shared, shared, shared12, takeover]
         .iter()
         .map(|p| (*p, mk(Some(p))))

@@ -4,10 +4,9 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use super::Rooms;
 use super::group::{Group, Kind, Locked};
+use super::{Leaving, Rooms};
 use crate::error::RoomsError;
-use crate::event::LeaveReason;
 use crate::id::ConnId;
 use crate::member::Member;
 use crate::message::{EncodedMessage, Encoder};
@@ -162,7 +161,7 @@ impl<M: Member> Rooms<M> {
     }
 
     /// Counts a send and removes the members it found gone.
-    fn finish(&self, fan_out: &FanOut, encoder: &Encoder, broadcast: bool, leaving: Vec<(ConnId, LeaveReason)>) {
+    fn finish(&self, fan_out: &FanOut, encoder: &Encoder, broadcast: bool, leaving: Leaving) {
         let tally = Tally {
             fan_out,
             compressions: encoder.compressions,

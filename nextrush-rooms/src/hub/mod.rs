@@ -23,6 +23,10 @@ pub use upkeep::CleanupReport;
 
 use group::{Dormant, Group, History, Kind, Name, Slot, Space};
 
+/// Members a send found gone or too slow, to unregister once no room lock
+/// is held.
+type Leaving = Vec<(ConnId, LeaveReason)>;
+
 /// Rooms, channels and presence for the members (connections) of one
 /// server, shared by every connection task and any other thread.
 ///
@@ -383,12 +387,7 @@ impl<M: Member> Rooms<M> {
 
     /// Adds `slot` to the live group called `name`, creating it if needed.
     /// Returns the group and members a history replay found gone.
-    fn add_to_group(
-        &self,
-        kind: Kind,
-        name: &str,
-        slot: Slot<M>,
-    ) -> Result<(Arc<Group<M>>, Vec<(ConnId, LeaveReason)>), RoomsError> {
+    fn add_to_group(&self, kind: Kind, name: &str, slot: Slot<M>) -> Result<(Arc<Group<M>>, Leaving), RoomsError> {
         let space = self.space(kind);
         let max_members = self.config.max_members();
         let mut slot = Some(slot);

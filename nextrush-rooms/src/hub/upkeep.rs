@@ -7,9 +7,9 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::group::{Kind, Locked};
-use super::{Rooms, lock};
+use super::{Leaving, Rooms, lock};
 use crate::error::RoomsError;
-use crate::event::{LeaveReason, RoomsEvent};
+use crate::event::RoomsEvent;
 use crate::id::ConnId;
 use crate::member::Member;
 use crate::message::{EncodedMessage, Encoder};
@@ -127,7 +127,7 @@ impl<M: Member> Rooms<M> {
     /// After a member was inserted (it is the last slot): queues
     /// `room:join` and replays the history to it, under the room's lock so
     /// that no broadcast comes between. Returns members to remove.
-    pub(super) fn announce_join(&self, g: &mut Locked<'_, M>, count: usize) -> Vec<(ConnId, LeaveReason)> {
+    pub(super) fn announce_join(&self, g: &mut Locked<'_, M>, count: usize) -> Leaving {
         let mut leaving = Vec::new();
         if g.group.kind != Kind::Room {
             return leaving;
