@@ -118,6 +118,7 @@ fn deflate(c: &mut Criterion) {
                 drain_all(&members);
             });
         });
+        println!("deflate-{len}B shared stats: {:?}", rooms.stats());
         drop((rooms, members));
 
         let takeover = DeflateParams::default();
@@ -144,7 +145,7 @@ fn deflate(c: &mut Criterion) {
                 per_member(&members);
             });
         });
-        println!("deflate-{len}B stats: {:?}", rooms.stats());
+        println!("deflate-{len}B per-member stats: {:?}", rooms.stats());
         group.finish();
     }
 }

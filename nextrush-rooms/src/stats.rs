@@ -41,8 +41,10 @@ pub struct RoomsStats {
     /// Compressions performed for shared (no context takeover) encodings:
     /// at most one per message and [`DeflateKey`](crate::Encoding).
     pub shared_compressions: u64,
-    /// Deliveries handed to a connection to encode and compress itself
-    /// because it negotiated context takeover (the per-connection fallback).
+    /// Messages offered to connections that encode and compress them
+    /// themselves because they negotiated context takeover (the
+    /// per-connection fallback), one per recipient whether or not its queue
+    /// took it.
     pub per_connection_encodings: u64,
     /// Events dropped because nobody drained the event queue in time.
     pub events_dropped: u64,

@@ -294,3 +294,13 @@ fn member_budget_is_per_member() {
     assert_eq!(texts(&mb), ["aaaa", "bbbb", "cccc"]);
     assert_eq!(rooms.stats().dropped_newest, 2);
 }
+
+#[test]
+fn shared_types_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Hub>();
+    check::<Arc<Hub>>();
+    check::<nextrush_rooms::EncodedMessage>();
+    check::<nextrush_rooms::QueueMember>();
+    check::<nextrush_rooms::MemberQueue>();
+}

@@ -99,6 +99,8 @@ impl<M: Member> Rooms<M> {
     }
 
     /// Sends `message` to one member, with `policy` (or the default).
+    /// Ordered after everything this thread sent before; not ordered
+    /// against rooms' broadcasts from other threads.
     ///
     /// # Errors
     /// [`RoomsError::UnknownMember`].

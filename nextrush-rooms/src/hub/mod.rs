@@ -390,7 +390,6 @@ impl<M: Member> Rooms<M> {
     fn add_to_group(&self, kind: Kind, name: &str, slot: Slot<M>) -> Result<(Arc<Group<M>>, Leaving), RoomsError> {
         let space = self.space(kind);
         let max_members = self.config.max_members();
-        let mut slot = Some(slot);
         loop {
             if let Some(group) = space.get(name).filter(|g| !g.is_removed()) {
                 let mut g = group.lock();
@@ -400,7 +399,6 @@ impl<M: Member> Rooms<M> {
                 if g.inner.slots.len() >= max_members {
                     return Err(RoomsError::Full { name: Arc::clone(&group.name), max: max_members });
                 }
-                let Some(slot) = slot.take() else { unreachable!("the slot is taken once, then we return") };
                 let count = g.insert(slot);
                 let leaving = self.announce_join(&mut g, count);
                 drop(g);
@@ -421,7 +419,6 @@ impl<M: Member> Rooms<M> {
                 });
             }
             let name: Name = Arc::from(name);
-            let Some(slot) = slot.take() else { unreachable!("the slot is taken once, then we return") };
             let (policy, history) = self.new_group_settings(kind, &name);
             let group = Arc::new(Group::new(Arc::clone(&name), kind, slot, policy, history));
             map.insert(name, Arc::clone(&group));
