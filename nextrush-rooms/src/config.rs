@@ -130,7 +130,9 @@ impl RoomsConfig {
     }
 
     /// Whether a room that empties keeps its history (outside the room
-    /// list, until the idle timeout) for the next member who joins it.
+    /// list, until the idle timeout) for the next member who joins it. At
+    /// most [`max_rooms`](Self::max_rooms) histories are kept this way;
+    /// beyond that an emptied room's history is dropped at once.
     #[must_use]
     pub const fn with_keep_history_when_empty(mut self, keep: bool) -> Self {
         self.keep_history_when_empty = keep;

@@ -250,7 +250,7 @@ impl Model {
         self.events.push(RoomsEvent::Leave { room: ROOMS[r].into(), member: self.slots[slot].id, count, reason });
         if count == 0 {
             let room = self.rooms.remove(&r).expect("present");
-            if !room.history.is_empty() {
+            if !room.history.is_empty() && self.dormant.len() < MAX_ROOMS {
                 self.dormant.insert(r, (room.history, Sweep::default()));
             }
         }
@@ -381,6 +381,7 @@ impl Model {
             room.sweep.active = true;
         }
         self.expected.broadcasts += 1;
+        leaving.sort_by_key(|(slot, _)| self.slots[*slot].id);
         for (slot, reason) in leaving {
             self.unregister_model(slot, reason);
         }
@@ -589,7 +590,7 @@ fn normalize(events: &[RoomsEvent]) -> (Vec<RoomsEvent>, BTreeMap<Arc<str>, (Vec
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
 
     #[test]
     fn hub_matches_model(

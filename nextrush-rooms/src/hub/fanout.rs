@@ -162,8 +162,11 @@ impl<M: Member> Rooms<M> {
         fan_out
     }
 
-    /// Counts a send and removes the members it found gone.
-    fn finish(&self, fan_out: &FanOut, encoder: &Encoder, broadcast: bool, leaving: Leaving) {
+    /// Counts a send and removes the members it found gone, in `ConnId`
+    /// order (so that what happens when several rooms empty at once does
+    /// not depend on the order of members in a room).
+    fn finish(&self, fan_out: &FanOut, encoder: &Encoder, broadcast: bool, mut leaving: Leaving) {
+        leaving.sort_unstable_by_key(|(id, _)| *id);
         let tally = Tally {
             fan_out,
             compressions: encoder.compressions,

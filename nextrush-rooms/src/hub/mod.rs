@@ -4,7 +4,7 @@ mod fanout;
 mod group;
 mod upkeep;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
@@ -94,12 +94,12 @@ struct Registered<M> {
 #[derive(Default)]
 struct MemberState {
     alive: bool,
-    rooms: HashSet<Name>,
-    channels: HashSet<Name>,
+    rooms: BTreeSet<Name>,
+    channels: BTreeSet<Name>,
 }
 
 impl MemberState {
-    const fn names(&mut self, kind: Kind) -> &mut HashSet<Name> {
+    const fn names(&mut self, kind: Kind) -> &mut BTreeSet<Name> {
         match kind {
             Kind::Room => &mut self.rooms,
             Kind::Channel => &mut self.channels,
@@ -475,9 +475,12 @@ impl<M: Member> Rooms<M> {
         let mut g = group.lock();
         let keep = kind == Kind::Room && self.config.keep_history_when_empty();
         let Some((_, count)) = g.remove(id, |inner| {
-            if keep && !inner.history.is_empty() {
+            let mut dormant = lock(&self.dormant);
+            // At most `max_rooms` kept histories, so that creating and
+            // leaving rooms in a loop cannot grow memory until the sweep.
+            if keep && !inner.history.is_empty() && dormant.len() < self.config.max_rooms() {
                 let history = std::mem::take(&mut inner.history);
-                lock(&self.dormant).insert(Arc::clone(&group.name), Dormant { history, ..Dormant::default() });
+                dormant.insert(Arc::clone(&group.name), Dormant { history, ..Dormant::default() });
             }
         }) else {
             return;
