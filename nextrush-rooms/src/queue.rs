@@ -101,6 +101,14 @@ impl MemberQueue {
         }
     }
 
+    /// The oldest item, left in place: a driver that cannot hand it to its
+    /// connection yet (a fragmented send is in progress, so
+    /// `send_encoded` would refuse) looks, then pops later.
+    #[must_use]
+    pub fn front(&self) -> Option<&Outbound> {
+        self.items.front()
+    }
+
     /// Takes the oldest item.
     pub fn pop(&mut self) -> Option<Outbound> {
         let item = self.items.pop_front()?;
@@ -216,6 +224,7 @@ mod tests {
         let mut q = MemberQueue::new(10);
         assert_eq!(q.push(frame(50), SlowConsumer::DropNewest), Delivery::Queued);
         assert_eq!(q.push(frame(1), SlowConsumer::DropNewest), Delivery::DroppedNewest);
+        assert_eq!(q.front().map(Outbound::wire_len), Some(50));
         assert_eq!(q.pop().map(|o| o.wire_len()), Some(50));
         assert!(q.is_empty());
     }
