@@ -21,8 +21,8 @@ pub use config::{Config, RateLimit, RateLimitAction};
 pub use connection::{Connection, Event, MessageKind, ReadyState};
 pub use error::{CloseReason, ConfigError, ProtocolError, SendError, Side, Timer};
 pub use handshake::{
-    ClientConfig, ClientHandshake, ClientHandshakeError, ClientResponse, HandshakeError, HandshakeLimits, Incoming,
-    Rejection, Request, ServerHandshake, ServerPolicy,
+    ClientConfig, ClientHandshake, ClientHandshakeError, ClientResponse, HandshakeError, HandshakeLimits, HttpRequest,
+    Incoming, Received, Rejection, Request, ServerHandshake, ServerPolicy,
 };
 pub use message::{Message, Utf8Bytes};
 pub use rng::{Entropy, SeededEntropy};

@@ -9,6 +9,8 @@
 //!                        -> Ok(Some(in))  a valid upgrade request + leftover
 //!                        -> Err(e)        write e.rejection(), close
 //!         handle_timeout(now) -> Err(TimedOut) once the deadline passed
+//!   (receive_any(bytes) also yields Received::Http(req) for a plain GET,
+//!    for a server that serves a page on the same port)
 //! then:  Router::find(in.request.path())   -> None: Rejection::not_found()
 //!        ServerPolicy::decide(&in.request, n) -> Err(rejection) or the subprotocol
 //!        accept_response(&in.request, subprotocol, extensions, &headers, &mut out)
@@ -29,6 +31,7 @@ mod client_config;
 mod error;
 mod head;
 mod headers;
+mod http;
 pub(crate) mod percent;
 mod policy;
 mod request;
@@ -49,7 +52,8 @@ pub use error::HandshakeError;
 pub use policy::ServerPolicy;
 pub use request::{QueryPairs, Request};
 pub use response::{AcceptError, Rejection, accept_headers, accept_response};
-pub use server::{Incoming, ServerHandshake};
+pub use http::HttpRequest;
+pub use server::{Incoming, Received, ServerHandshake};
 
 /// The GUID that RFC 6455 §1.3 appends to the key before hashing.
 pub const WEBSOCKET_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";

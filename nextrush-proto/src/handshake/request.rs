@@ -14,6 +14,7 @@ use http::{Method, Uri, Version};
 
 use super::error::HandshakeError;
 use super::headers::{self, Duplicate};
+use super::http::HttpRequest;
 use super::{HandshakeLimits, WEBSOCKET_VERSION, accept_key, percent};
 
 /// A validated WebSocket upgrade request (RFC 6455 §4.2.1).
@@ -68,7 +69,7 @@ impl Request {
     /// Decoded lazily from [`query`](Self::query); the count is bounded by
     /// the query's length.
     pub fn query_pairs(&self) -> QueryPairs<'_> {
-        QueryPairs { rest: self.query.as_deref().unwrap_or("") }
+        QueryPairs::new(self.query.as_deref().unwrap_or(""))
     }
 
     /// The value of the first query pair named `name` (after decoding).
@@ -133,6 +134,12 @@ pub struct QueryPairs<'a> {
     rest: &'a str,
 }
 
+impl<'a> QueryPairs<'a> {
+    pub(crate) fn new(query: &'a str) -> Self {
+        Self { rest: query }
+    }
+}
+
 impl<'a> Iterator for QueryPairs<'a> {
     type Item = (Cow<'a, str>, Cow<'a, str>);
 
@@ -179,8 +186,18 @@ impl Request {
     }
 }
 
-/// Parses a complete request head and checks it against RFC 6455 §4.2.1.
-pub(crate) fn parse(head: &[u8], limits: &HandshakeLimits) -> Result<Request, HandshakeError> {
+/// A complete request head: a WebSocket upgrade, or a plain `GET`.
+pub(crate) enum Parsed {
+    /// A valid upgrade request.
+    Upgrade(Request),
+    /// A well-formed `GET` without `Upgrade: websocket`.
+    Http(HttpRequest),
+}
+
+/// Parses a complete request head; a `GET` that fails the upgrade checks
+/// only for lacking `Upgrade: websocket` is a plain HTTP request. Every other
+/// failure is the RFC 6455 §4.2.1 error for it.
+pub(crate) fn parse_any(head: &[u8], limits: &HandshakeLimits) -> Result<Parsed, HandshakeError> {
     let mut storage = headers::slots(limits.max_headers, limits.max_head_bytes);
     let mut req = httparse::Request::new(&mut storage);
     match req.parse(head) {
@@ -201,10 +218,23 @@ pub(crate) fn parse(head: &[u8], limits: &HandshakeLimits) -> Result<Request, Ha
     }
     let (path, query) = split_target(req.path.unwrap_or_default())?;
     let headers = headers::to_header_map(req.headers).map_err(|_| HandshakeError::InvalidHeader)?;
-    validate_headers(&headers)?;
+    match validate_headers(&headers) {
+        Ok(()) => {}
+        // Host and Origin passed (they are checked first): a plain GET.
+        Err(HandshakeError::NotWebSocketUpgrade) => return HttpRequest::new(path, query, headers).map(Parsed::Http),
+        Err(e) => return Err(e),
+    }
     let key = validate_key(&headers)?;
     let subprotocols = offered_subprotocols(&headers, limits.max_subprotocols)?;
-    Ok(Request { method: Method::GET, version: Version::HTTP_11, path, query, headers, key, subprotocols })
+    Ok(Parsed::Upgrade(Request {
+        method: Method::GET,
+        version: Version::HTTP_11,
+        path,
+        query,
+        headers,
+        key,
+        subprotocols,
+    }))
 }
 
 /// Splits the request target into path and raw query (RFC 9112 §3.2).
@@ -240,6 +270,8 @@ fn validate_headers(headers: &HeaderMap) -> Result<(), HandshakeError> {
         _ => return Err(HandshakeError::InvalidHost),
     }
     one(headers, &ORIGIN, "origin")?;
+    // Everything above applies to any request; `parse_any` reads the error
+    // below as "a plain GET", so keep the checks before it request-generic.
     if !headers::has_token(headers, &UPGRADE, "websocket") {
         return Err(HandshakeError::NotWebSocketUpgrade);
     }

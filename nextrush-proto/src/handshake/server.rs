@@ -8,7 +8,8 @@ use bytes::Bytes;
 use super::HandshakeLimits;
 use super::error::HandshakeError;
 use super::head::{HeadBuffer, HeadTooLarge};
-use super::request::{self, Request};
+use super::http::HttpRequest;
+use super::request::{self, Parsed, Request};
 
 /// A valid upgrade request and the bytes that followed its head.
 ///
@@ -25,6 +26,20 @@ pub struct Incoming {
     pub leftover: Bytes,
 }
 
+/// What a complete request head was, from
+/// [`ServerHandshake::receive_any`]: an upgrade to accept or reject, or a
+/// plain `GET` for a server that also answers HTTP.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "the request must be answered"]
+pub enum Received {
+    /// A valid WebSocket upgrade request.
+    Upgrade(Incoming),
+    /// A well-formed `GET` without `Upgrade: websocket`. Answer it (or
+    /// reject it with [`HandshakeError::NotWebSocketUpgrade`]'s rejection, as
+    /// [`ServerHandshake::receive`] would) and close.
+    Http(HttpRequest),
+}
+
 /// Reads one HTTP/1.1 upgrade request, incrementally and within
 /// [`HandshakeLimits`] (RFC 6455 §4.2.1).
 ///
@@ -34,6 +49,11 @@ pub struct Incoming {
 /// [`handle_timeout`](Self::handle_timeout) when it fires. After an error
 /// every call returns that same error; answer it with
 /// [`HandshakeError::rejection`] and close.
+///
+/// A server that also serves plain HTTP on the same port (a page, a token
+/// endpoint) calls [`receive_any`](Self::receive_any) instead, which hands
+/// back a `GET` without `Upgrade: websocket` as [`Received::Http`] rather
+/// than failing with [`HandshakeError::NotWebSocketUpgrade`].
 ///
 /// Scanning resumes where it stopped, and httparse runs once, on the complete
 /// head: feeding a request one byte at a time costs linear time. At most
@@ -74,6 +94,27 @@ impl ServerHandshake {
     /// handshake has timed out or failed before; or it already completed
     /// ([`HandshakeError::AlreadyComplete`]).
     pub fn receive(&mut self, bytes: &[u8]) -> Result<Option<Incoming>, HandshakeError> {
+        match self.receive_head(bytes, false)? {
+            None => Ok(None),
+            Some(Received::Upgrade(incoming)) => Ok(Some(incoming)),
+            // `receive_head` without plain HTTP fails instead.
+            Some(Received::Http(_)) => Err(HandshakeError::NotWebSocketUpgrade),
+        }
+    }
+
+    /// Like [`receive`](Self::receive), for a server that also answers
+    /// plain HTTP: a complete, well-formed `GET` without `Upgrade:
+    /// websocket` is returned as [`Received::Http`] instead of failing with
+    /// [`HandshakeError::NotWebSocketUpgrade`]. Any other request fails
+    /// exactly as with `receive`; the same limits and deadline apply.
+    ///
+    /// # Errors
+    /// As [`receive`](Self::receive).
+    pub fn receive_any(&mut self, bytes: &[u8]) -> Result<Option<Received>, HandshakeError> {
+        self.receive_head(bytes, true)
+    }
+
+    fn receive_head(&mut self, bytes: &[u8], http: bool) -> Result<Option<Received>, HandshakeError> {
         let head = match &mut self.state {
             State::ExpectRequest(buf) => buf.push(bytes),
             State::Done => return Err(HandshakeError::AlreadyComplete),
@@ -81,9 +122,12 @@ impl ServerHandshake {
         };
         let result = match head {
             Ok(None) => return Ok(None),
-            Ok(Some(head)) => {
-                request::parse(&head.bytes, &self.limits).map(|request| Incoming { request, leftover: head.leftover })
-            }
+            Ok(Some(head)) => match request::parse_any(&head.bytes, &self.limits) {
+                Ok(Parsed::Upgrade(request)) => Ok(Received::Upgrade(Incoming { request, leftover: head.leftover })),
+                Ok(Parsed::Http(request)) if http => Ok(Received::Http(request)),
+                Ok(Parsed::Http(_)) => Err(HandshakeError::NotWebSocketUpgrade),
+                Err(e) => Err(e),
+            },
             Err(HeadTooLarge) => Err(HandshakeError::HeadTooLarge { limit: self.limits.max_head_bytes }),
         };
         self.state = match &result {
