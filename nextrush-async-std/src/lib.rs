@@ -39,6 +39,8 @@ pub use nextrush_driver::{
     Request, ServerEvent, SlowConsumer, StatsSnapshot, Upgrade, Utf8Bytes, Verified, WebSocket, WsReader, WsWriter,
     proto,
 };
+/// The plain-HTTP fallback ([`App::get`](nextrush_driver::App::get)): its request, and the `http` crate for responses.
+pub use nextrush_driver::{HttpRequest, http};
 
 /// The async-std runtime, for the driver.
 #[derive(Clone, Copy, Debug, Default)]

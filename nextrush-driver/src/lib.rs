@@ -23,11 +23,13 @@ mod stats;
 pub use client::{Backoff, Client, ClientOptions, ReconnectEvent, ReconnectOptions, ReconnectingClient};
 pub use error::Error;
 pub use runtime::{Listener, Runtime, Timer, Transport, WrapIo};
-pub use server::{App, BoxError, Options, Request, ServerEvent, Upgrade, Verified};
+pub use server::{App, BoxError, HttpRequest, Options, Request, ServerEvent, Upgrade, Verified};
 pub use socket::{Event, Metadata, SlowConsumer, WebSocket, WsReader, WsWriter};
 pub use stats::StatsSnapshot;
 
 pub use bytes::Bytes;
+/// The `http` crate, for the responses of [`App::get`] handlers and requests.
+pub use http;
 pub use nextrush_proto as proto;
 pub use nextrush_proto::handshake::Rejection;
 pub use nextrush_proto::{

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
 use http::HeaderMap;
-use nextrush_proto::handshake::{Incoming, Rejection, ServerHandshake, ServerPolicy, accept_response};
+use nextrush_proto::handshake::{Received, Rejection, ServerHandshake, ServerPolicy, accept_response};
 use nextrush_proto::{Connection, Role};
 
 use super::task::ConnectionTask;
@@ -44,7 +44,13 @@ pub(super) async fn serve_connection<R: Runtime, T: Transport>(app: &App<R>, io:
 
 /// The opening handshake: read, decide, answer; then build the connection.
 async fn handshake<R: Runtime, T: Transport>(app: &App<R>, mut io: T, peer: Option<SocketAddr>) -> Option<Open<R, T>> {
-    let incoming = read_request(app, &mut io).await?;
+    let incoming = match read_request(app, &mut io).await? {
+        Received::Upgrade(incoming) => incoming,
+        Received::Http(request) => {
+            super::http::serve(app, io, request, peer).await;
+            return None;
+        }
+    };
     let leftover = incoming.leftover;
     let admitted = match admit(app, incoming.request, peer).await {
         Ok(admitted) => admitted,
@@ -69,8 +75,9 @@ async fn handshake<R: Runtime, T: Transport>(app: &App<R>, mut io: T, peer: Opti
     open_connection(app, app.inner.rt.clone(), io, admitted, leftover)
 }
 
-/// Reads until a complete request, answering malformed ones.
-async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T) -> Option<Incoming> {
+/// Reads until a complete request (an upgrade, or a plain `GET` for the
+/// HTTP fallback), answering malformed ones.
+async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T) -> Option<Received> {
     let rt = &app.inner.rt;
     let mut handshake = ServerHandshake::new(app.inner.options.handshake.clone(), rt.now());
     let mut timer = rt.timer();
@@ -80,7 +87,7 @@ async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T) -> Opt
         let result = match outcome {
             Ok(ReadOutcome::Data(n)) => {
                 Stats::add(&app.inner.stats.bytes_received, n as u64);
-                let result = handshake.receive(&buf);
+                let result = handshake.receive_any(&buf);
                 buf.clear();
                 result
             }
@@ -155,7 +162,7 @@ fn negotiate_deflate(
     }
 }
 
-async fn reject<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, rejection: &Rejection) {
+pub(super) async fn reject<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, rejection: &Rejection) {
     Stats::add(&app.inner.stats.rejected, 1);
     app.emit(&ServerEvent::Error { id: None, message: format!("handshake rejected with {}", rejection.status()) });
     let bytes = rejection.to_bytes();

@@ -2,6 +2,7 @@
 //! statistics and graceful shutdown.
 
 mod handshake;
+mod http;
 mod options;
 mod request;
 mod task;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use nextrush_proto::route::{RouteError, Router};
 use nextrush_proto::{CloseCode, ReadyState};
 
+pub use http::HttpRequest;
 pub use options::{Options, Verified};
 pub use request::Request;
 pub use upgrade::Upgrade;
@@ -71,6 +73,7 @@ pub(crate) struct AppInner<R: Runtime> {
     pub(crate) rt: R,
     pub(crate) options: Options,
     routes: RwLock<Router<Handler>>,
+    http_routes: RwLock<Router<http::HttpHandler>>,
     pub(crate) stats: Arc<Stats>,
     connections: Mutex<HashMap<u64, Weak<Mutex<Shared>>>>,
     /// Connections admitted: handshakes past admission plus open ones. This
@@ -84,7 +87,8 @@ pub(crate) struct AppInner<R: Runtime> {
 }
 
 /// A WebSocket server application: routes with handlers, options, events,
-/// statistics. Cheap to clone (a shared handle).
+/// statistics; plain `GET` routes ([`get`](Self::get)) for a page on the
+/// same port. Cheap to clone (a shared handle).
 pub struct App<R: Runtime> {
     pub(crate) inner: Arc<AppInner<R>>,
 }
@@ -118,6 +122,7 @@ impl<R: Runtime> App<R> {
                 rt,
                 options,
                 routes: RwLock::new(Router::new()),
+                http_routes: RwLock::new(Router::new()),
                 stats,
                 connections: Mutex::new(HashMap::new()),
                 slots: Arc::new(AtomicUsize::new(0)),
