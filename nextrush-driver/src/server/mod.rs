@@ -104,6 +104,7 @@ pub(crate) struct AppInner<R: Runtime> {
     shutdown_wakers: Mutex<Vec<Waker>>,
     hooks: RwLock<Vec<EventHook>>,
     rooms: Arc<Rooms>,
+    upkeep_started: AtomicBool,
 }
 
 /// A WebSocket server application: routes with handlers, options, events,
@@ -149,6 +150,7 @@ impl<R: Runtime> App<R> {
                 shutdown_wakers: Mutex::new(Vec::new()),
                 hooks: RwLock::new(Vec::new()),
                 rooms,
+                upkeep_started: AtomicBool::new(false),
             }),
         }
     }
@@ -224,6 +226,7 @@ impl<R: Runtime> App<R> {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "listening");
         }
+        self.start_room_upkeep();
         loop {
             let mut accept = std::pin::pin!(listener.accept());
             let next = poll_fn(|cx| {
@@ -357,6 +360,25 @@ impl<R: Runtime> App<R> {
             drain_events: Arc::new(move || app.drain_room_events()),
         };
         (MemberDrain { member, wake }, membership)
+    }
+
+    /// Runs the hub's `cleanup` every `room_cleanup_interval` until shutdown
+    /// (once per app, however many listeners it serves).
+    fn start_room_upkeep(&self) {
+        if self.inner.upkeep_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let app = self.clone();
+        self.inner.rt.spawn(async move {
+            // A zero interval must not spin.
+            let interval = app.inner.rooms.config().cleanup_interval().max(Duration::from_millis(100));
+            while !app.is_shutting_down() {
+                let next = app.inner.rt.now() + interval;
+                app.inner.rt.sleep_until(next).await;
+                app.inner.rooms.cleanup(app.inner.rt.now());
+                app.drain_room_events();
+            }
+        });
     }
 
     /// Takes a finished connection out of every room (`room:leave` events).
