@@ -33,14 +33,7 @@ use std::time::Instant;
 use nextrush_driver::compat::{AsyncIoTimer, FuturesIo};
 use nextrush_driver::{Listener, Runtime, WrapIo};
 
-pub use nextrush_driver::{
-    Backoff, BoxError, Bytes, ClientOptions, CloseCode, CloseFrame, CloseReason, Error, Event, Message, MessageKind,
-    Metadata, Options, RateLimitAction, ReadyState, ReconnectEvent, ReconnectOptions, ReconnectingClient, Rejection,
-    Request, ServerEvent, SlowConsumer, StatsSnapshot, Upgrade, Utf8Bytes, Verified, WebSocket, WsReader, WsWriter,
-    proto,
-};
-/// The plain-HTTP fallback ([`App::get`](nextrush_driver::App::get)): its request, and the `http` crate for responses.
-pub use nextrush_driver::{HttpRequest, http};
+pub use nextrush_driver::api::*;
 
 /// The async-std runtime, for the driver.
 #[derive(Clone, Copy, Debug, Default)]

@@ -16,6 +16,7 @@ use std::time::Instant;
 use bytes::BytesMut;
 use nextrush_proto::{CloseReason, Event as ProtoEvent, Role, Timer as ProtoTimer};
 
+use crate::rooms::MemberDrain;
 use crate::runtime::{Runtime, Timer, Transport};
 use crate::socket::{Event, Shared, lock, wake_all};
 use crate::stats::Stats;
@@ -61,6 +62,8 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     linger_until: Option<Instant>,
     outcome: Option<Outcome>,
     done: bool,
+    /// The socket's queue in the rooms hub, drained into the connection.
+    room: Option<MemberDrain>,
 }
 
 impl<R: Runtime, T: Transport> Driver<R, T> {
@@ -78,7 +81,14 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             linger_until: None,
             outcome: None,
             done: false,
+            room: None,
         }
+    }
+
+    /// Drains this socket's rooms queue too.
+    pub(crate) fn with_room(mut self, room: MemberDrain) -> Self {
+        self.room = Some(room);
+        self
     }
 
     /// Takes what the protocol queued into the thread's scratch buffer, if
@@ -207,6 +217,14 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             let mut s = lock(&shared);
             if !s.driver_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                 s.driver_waker = Some(cx.waker().clone());
+            }
+            if let Some(room) = &self.room {
+                room.wake.set(cx.waker());
+                let moved = room.drain(&mut s.conn, now);
+                if moved > 0 {
+                    s.counters.messages_out += moved;
+                    Stats::add(&s.stats.messages_sent, moved);
+                }
             }
             self.refill_write_buf(&mut s);
             let deadline = s.conn.poll_timeout().or(self.linger_until.filter(|_| s.conn.is_closed()));

@@ -45,6 +45,12 @@ pub enum Error {
     /// TLS was asked for (`wss://`) but this build has no TLS support.
     #[error("wss:// needs TLS support, which this build does not have")]
     TlsUnsupported,
+    /// A rooms operation failed (room full, too many rooms, bad name...).
+    #[error("rooms: {0}")]
+    Rooms(#[from] nextrush_rooms::RoomsError),
+    /// Rooms and channels are for server sockets; this one is a client's.
+    #[error("this socket is not in a rooms hub (client sockets are not)")]
+    NotInHub,
     /// A JSON payload could not be encoded or decoded.
     #[cfg(feature = "json")]
     #[error("json: {0}")]

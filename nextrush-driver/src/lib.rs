@@ -15,6 +15,7 @@ pub mod compat;
 mod driver;
 mod error;
 mod io;
+mod rooms;
 mod runtime;
 mod server;
 mod socket;
@@ -22,6 +23,11 @@ mod stats;
 
 pub use client::{Backoff, Client, ClientOptions, ReconnectEvent, ReconnectOptions, ReconnectingClient};
 pub use error::Error;
+pub use nextrush_rooms::{Delivery, FanOut};
+pub use rooms::{
+    Broadcast, LeaveReason, RoomMember, RoomOptions, RoomPolicy, RoomSend, Rooms, RoomsConfig, RoomsError, RoomsEvent,
+    RoomsStats, SharedMessage, SocketId,
+};
 pub use runtime::{Listener, Runtime, Timer, Transport, WrapIo};
 pub use server::{App, BoxError, HttpRequest, Options, Request, ServerEvent, Upgrade, Verified};
 pub use socket::{Event, Metadata, SlowConsumer, WebSocket, WsReader, WsWriter};
@@ -35,3 +41,18 @@ pub use nextrush_proto::handshake::Rejection;
 pub use nextrush_proto::{
     CloseCode, CloseFrame, CloseReason, Message, MessageKind, RateLimitAction, ReadyState, Utf8Bytes,
 };
+
+/// Everything an application uses, for the adapters to re-export whole:
+/// the same names on every runtime.
+pub mod api {
+    pub use crate::{
+        Backoff, BoxError, Broadcast, Bytes, ClientOptions, CloseCode, CloseFrame, CloseReason, Delivery, Error, Event,
+        FanOut, LeaveReason, Message, MessageKind, Metadata, Options, RateLimitAction, ReadyState, ReconnectEvent,
+        ReconnectOptions, ReconnectingClient, Rejection, Request, RoomMember, RoomOptions, RoomPolicy, RoomSend, Rooms,
+        RoomsConfig, RoomsError, RoomsEvent, RoomsStats, ServerEvent, SharedMessage, SlowConsumer, SocketId,
+        StatsSnapshot, Upgrade, Utf8Bytes, Verified, WebSocket, WsReader, WsWriter, proto,
+    };
+    /// The plain-HTTP fallback ([`App::get`](crate::App::get)): its request,
+    /// and the `http` crate for the responses.
+    pub use crate::{HttpRequest, http};
+}

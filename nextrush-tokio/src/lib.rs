@@ -26,14 +26,7 @@
 
 mod runtime;
 
-pub use nextrush_driver::{
-    Backoff, BoxError, Bytes, ClientOptions, CloseCode, CloseFrame, CloseReason, Error, Event, Message, MessageKind,
-    Metadata, Options, RateLimitAction, ReadyState, ReconnectEvent, ReconnectOptions, ReconnectingClient, Rejection,
-    Request, ServerEvent, SlowConsumer, StatsSnapshot, Upgrade, Utf8Bytes, Verified, WebSocket, WsReader, WsWriter,
-    proto,
-};
-/// The plain-HTTP fallback ([`App::get`](nextrush_driver::App::get)): its request, and the `http` crate for responses.
-pub use nextrush_driver::{HttpRequest, http};
+pub use nextrush_driver::api::*;
 pub use runtime::{TcpListener, Tokio, TokioIo, TokioTimer};
 
 /// A WebSocket server application on tokio.

@@ -254,7 +254,7 @@ impl<R: Runtime> Client<R> {
         let shared = Shared::new(conn, outbound, Arc::clone(&self.stats), Arc::new(move || clock_rt.now()));
         let shared = Arc::new(Mutex::new(shared));
         Stats::add(&self.stats.total_connections, 1);
-        let info = Info { protocol: response.subprotocol, peer_addr: None, data: http::Extensions::new() };
+        let info = Info { protocol: response.subprotocol, ..Info::default() };
         let socket = WebSocket::new(Arc::clone(&shared), info);
         let driver = Driver::new(rt.clone(), io, shared, Role::Client);
         rt.spawn(driver);

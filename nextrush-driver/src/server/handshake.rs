@@ -24,7 +24,7 @@ pub(super) struct Admitted {
     pub(super) protocol: Option<String>,
     pub(super) extensions: Option<String>,
     #[cfg(feature = "deflate")]
-    deflate: Option<nextrush_proto::deflate::DeflateParams>,
+    pub(super) deflate: Option<nextrush_proto::deflate::DeflateParams>,
     verified: Verified,
     /// Held until the connection ends.
     slot: Slot,
@@ -224,7 +224,9 @@ fn open_connection<R: Runtime, T: Transport>(
     let outbound = Outbound { max_buffered: options.max_buffered, slow_consumer: options.slow_consumer };
     let shared = Shared::new(conn, outbound, Arc::clone(&app.inner.stats), Arc::new(move || clock_rt.now()));
     let shared = Arc::new(Mutex::new(shared));
-    let id = app.register(&shared);
+    let (room, membership) = app.join_hub(&admitted);
+    let id = membership.id.get();
+    app.register(id, &shared);
     if app.is_shutting_down() {
         // Admitted just as shutdown began, registered after it closed the
         // others: close this one the same way.
@@ -234,7 +236,8 @@ fn open_connection<R: Runtime, T: Transport>(
     }
     let path = admitted.request.path().to_owned();
     let peer_addr = admitted.request.peer_addr();
-    let info = Info { protocol: admitted.protocol, peer_addr, data: admitted.verified.data };
+    let info =
+        Info { protocol: admitted.protocol, peer_addr, data: admitted.verified.data, membership: Some(membership) };
     let socket = WebSocket::new(Arc::clone(&shared), info);
     let span = tracing::info_span!("ws", id, %path);
     let entered = span.enter();
@@ -243,7 +246,7 @@ fn open_connection<R: Runtime, T: Transport>(
     Stats::add(&app.inner.stats.total_connections, 1);
     app.emit(&ServerEvent::Connection { id, path, peer_addr });
     let handler = (admitted.handler)(socket, admitted.request);
-    let driver = Driver::new(rt, io, shared, Role::Server);
+    let driver = Driver::new(rt, io, shared, Role::Server).with_room(room);
     drop(entered);
     let task = ConnectionTask::new(driver, handler, span.clone());
     Some(Open { task, id, slot: admitted.slot })
@@ -261,6 +264,7 @@ fn close_connection<R: Runtime>(
     // Room for the next connection before anyone hears of this one's end.
     drop(slot);
     app.unregister(id);
+    app.leave_hub(id);
     if let nextrush_proto::CloseReason::Protocol(_) = reason {
         // Counted in `errors` by the driver; reported here, as documented.
         app.emit(&ServerEvent::Error { id: Some(id), message: reason.to_string() });

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -27,6 +27,11 @@ pub use upgrade::Upgrade;
 
 use crate::Error;
 use crate::runtime::{Listener, Runtime, Transport, WrapIo};
+use nextrush_rooms::FanOut;
+
+use crate::rooms::{
+    Broadcast, MemberDrain, Membership, RoomMember, Rooms, RoomsEvent, SharedMessage, SocketId, WakeSlot,
+};
 use crate::socket::{Shared, WebSocket, lock};
 use crate::stats::{Stats, StatsSnapshot};
 
@@ -59,6 +64,24 @@ pub enum ServerEvent {
         /// The peer's close reason, if any.
         reason: String,
     },
+    /// A socket joined a room (`room:join`).
+    RoomJoin {
+        /// The room.
+        room: String,
+        /// The socket's id.
+        id: u64,
+        /// Members now.
+        count: usize,
+    },
+    /// A socket left a room, or closed (`room:leave`).
+    RoomLeave {
+        /// The room.
+        room: String,
+        /// The socket's id.
+        id: u64,
+        /// Members now (0: the room is gone).
+        count: usize,
+    },
     /// Something failed: a rejected handshake, a protocol error, a handler
     /// error or panic.
     Error {
@@ -80,10 +103,11 @@ pub(crate) struct AppInner<R: Runtime> {
     /// is what `max_connections` bounds, so that concurrent handshakes
     /// cannot all pass the check before any of them is counted as open.
     slots: Arc<AtomicUsize>,
-    next_id: AtomicU64,
     shutting_down: AtomicBool,
     shutdown_wakers: Mutex<Vec<Waker>>,
     hooks: RwLock<Vec<EventHook>>,
+    rooms: Arc<Rooms>,
+    upkeep_started: AtomicBool,
 }
 
 /// A WebSocket server application: routes with handlers, options, events,
@@ -117,6 +141,7 @@ impl<R: Runtime> App<R> {
     pub fn new(options: Options) -> Self {
         let rt = R::default();
         let stats = Arc::new(Stats::new(rt.now()));
+        let rooms = Arc::new(Rooms::new(options.rooms.clone()));
         Self {
             inner: Arc::new(AppInner {
                 rt,
@@ -126,10 +151,11 @@ impl<R: Runtime> App<R> {
                 stats,
                 connections: Mutex::new(HashMap::new()),
                 slots: Arc::new(AtomicUsize::new(0)),
-                next_id: AtomicU64::new(1),
                 shutting_down: AtomicBool::new(false),
                 shutdown_wakers: Mutex::new(Vec::new()),
                 hooks: RwLock::new(Vec::new()),
+                rooms,
+                upkeep_started: AtomicBool::new(false),
             }),
         }
     }
@@ -170,7 +196,10 @@ impl<R: Runtime> App<R> {
     /// A snapshot of the server's counters.
     #[must_use]
     pub fn stats(&self) -> StatsSnapshot {
-        self.inner.stats.snapshot(self.inner.rt.now(), 0)
+        let rooms = self.inner.rooms.stats();
+        let mut snapshot = self.inner.stats.snapshot(self.inner.rt.now(), rooms.rooms);
+        snapshot.dropped_messages += rooms.dropped();
+        snapshot
     }
 
     /// Binds a TCP listener (use port 0 for any free port).
@@ -202,6 +231,7 @@ impl<R: Runtime> App<R> {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "listening");
         }
+        self.start_room_upkeep();
         loop {
             let mut accept = std::pin::pin!(listener.accept());
             let next = poll_fn(|cx| {
@@ -308,11 +338,95 @@ impl<R: Runtime> App<R> {
         Some(Slot(Arc::clone(slots)))
     }
 
-    pub(crate) fn register(&self, shared: &Arc<Mutex<Shared>>) -> u64 {
-        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn register(&self, id: u64, shared: &Arc<Mutex<Shared>>) {
         let mut map = self.inner.connections.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.insert(id, Arc::downgrade(shared));
-        id
+    }
+
+    /// Makes a new connection a member of the rooms hub; its id there is
+    /// its connection id everywhere.
+    fn join_hub(&self, admitted: &handshake::Admitted) -> (MemberDrain, Membership) {
+        #[cfg(feature = "deflate")]
+        let encoding = nextrush_rooms::Encoding::negotiated(admitted.deflate.as_ref(), &self.inner.options.deflate);
+        #[cfg(not(feature = "deflate"))]
+        let encoding = {
+            let _ = admitted;
+            nextrush_rooms::Encoding::Plain
+        };
+        let wake = Arc::new(WakeSlot::default());
+        let notify = Arc::clone(&wake);
+        let member =
+            Arc::new(RoomMember::new(self.inner.options.max_buffered, encoding).with_notify(move || notify.wake()));
+        let id = self.inner.rooms.register(Arc::clone(&member));
+        let app = self.clone();
+        let membership = Membership {
+            rooms: Arc::clone(&self.inner.rooms),
+            id,
+            drain_events: Arc::new(move || app.drain_room_events()),
+        };
+        (MemberDrain { member, wake }, membership)
+    }
+
+    /// Runs the hub's `cleanup` every `room_cleanup_interval` until shutdown
+    /// (once per app, however many listeners it serves).
+    fn start_room_upkeep(&self) {
+        if self.inner.upkeep_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let app = self.clone();
+        self.inner.rt.spawn(async move {
+            // A zero interval must not spin.
+            let interval = app.inner.rooms.config().cleanup_interval().max(Duration::from_millis(100));
+            while !app.is_shutting_down() {
+                let next = app.inner.rt.now() + interval;
+                app.inner.rt.sleep_until(next).await;
+                app.inner.rooms.cleanup(app.inner.rt.now());
+                app.drain_room_events();
+            }
+        });
+    }
+
+    /// Takes a finished connection out of every room (`room:leave` events).
+    pub(crate) fn leave_hub(&self, id: u64) {
+        self.inner.rooms.unregister(SocketId::from_raw(id));
+        self.drain_room_events();
+    }
+
+    /// Turns the hub's join/leave events into [`ServerEvent`]s.
+    fn drain_room_events(&self) {
+        while let Some(event) = self.inner.rooms.poll_event() {
+            let event = match event {
+                RoomsEvent::Join { room, member, count } => {
+                    ServerEvent::RoomJoin { room: room.to_string(), id: member.get(), count }
+                }
+                RoomsEvent::Leave { room, member, count, .. } => {
+                    ServerEvent::RoomLeave { room: room.to_string(), id: member.get(), count }
+                }
+                _ => continue,
+            };
+            self.emit(&event);
+        }
+    }
+
+    /// The rooms and channels hub: usable from anywhere (another task, a
+    /// thread, an HTTP endpoint).
+    #[must_use]
+    pub fn rooms(&self) -> &Arc<Rooms> {
+        &self.inner.rooms
+    }
+
+    /// Publishes `message` to every socket subscribed to `channel`, from
+    /// anywhere. Encoded once.
+    pub fn publish(&self, channel: &str, message: impl Into<SharedMessage>) -> FanOut {
+        let fan_out = self.inner.rooms.publish(channel, message);
+        self.drain_room_events();
+        fan_out
+    }
+
+    /// Broadcasts to a room from outside any connection:
+    /// `app.to(room).send(msg)`.
+    pub fn to<'a>(&'a self, room: &'a str) -> Broadcast<'a, RoomMember> {
+        self.inner.rooms.to(room)
     }
 
     pub(crate) fn unregister(&self, id: u64) {

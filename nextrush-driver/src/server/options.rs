@@ -9,6 +9,7 @@ use nextrush_proto::handshake::{HandshakeLimits, Rejection};
 use nextrush_proto::{Config, RateLimit, RateLimitAction};
 
 use super::Request;
+use crate::rooms::RoomsConfig;
 use crate::socket::SlowConsumer;
 
 /// What `verify_client` attaches to an accepted connection, read back with
@@ -54,6 +55,7 @@ pub struct Options {
     pub(crate) max_buffered: usize,
     pub(crate) slow_consumer: SlowConsumer,
     pub(crate) retry_after: Option<Duration>,
+    pub(crate) rooms: RoomsConfig,
 }
 
 impl std::fmt::Debug for Options {
@@ -90,6 +92,7 @@ impl Default for Options {
             max_buffered: 1 << 20,
             slow_consumer: SlowConsumer::Wait,
             retry_after: None,
+            rooms: RoomsConfig::default(),
         }
     }
 }
@@ -221,6 +224,14 @@ impl Options {
     #[must_use]
     pub fn retry_after(mut self, delay: Duration) -> Self {
         self.retry_after = Some(delay);
+        self
+    }
+
+    /// Rooms and channels: `max_rooms`, members per room, history kept per
+    /// room, the default slow-consumer policy, `room_cleanup_interval`.
+    #[must_use]
+    pub fn rooms(mut self, config: RoomsConfig) -> Self {
+        self.rooms = config;
         self
     }
 

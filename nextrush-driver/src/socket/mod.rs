@@ -26,6 +26,7 @@ pub use shared::SlowConsumer;
 pub(crate) use shared::{Outbound, Shared, lock};
 
 use crate::Error;
+use crate::rooms::{Membership, RoomSend, Rooms, SocketId};
 use crate::stats::Stats;
 
 /// What `recv_event` returns: messages and, for those who ask, control frames.
@@ -66,11 +67,13 @@ pub struct Metadata {
 }
 
 /// Facts about a connection fixed at the handshake.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct Info {
     pub(crate) protocol: Option<String>,
     pub(crate) peer_addr: Option<SocketAddr>,
     pub(crate) data: http::Extensions,
+    /// The server's rooms hub and this socket's id in it (server sockets).
+    pub(crate) membership: Option<Membership>,
 }
 
 /// The common core of [`WebSocket`], [`WsReader`] and [`WsWriter`].
@@ -399,6 +402,91 @@ macro_rules! common_methods {
         #[must_use]
         pub fn data<T: Send + Sync + Clone + 'static>(&self) -> Option<&T> {
             self.handle.info.data.get::<T>()
+        }
+
+        /// This socket's id in the server's rooms hub (`None` for clients):
+        /// the address for private messages (`send_to`).
+        #[must_use]
+        pub fn id(&self) -> Option<SocketId> {
+            self.handle.info.membership.as_ref().map(|m| m.id)
+        }
+
+        /// The server's rooms hub (`None` for clients): members, presence,
+        /// history, counts.
+        #[must_use]
+        pub fn hub(&self) -> Option<&std::sync::Arc<Rooms>> {
+            self.handle.info.membership.as_ref().map(|m| &m.rooms)
+        }
+
+        /// Joins `room` (a `room:join` event); history, if kept, is replayed
+        /// to this socket first.
+        ///
+        /// # Errors
+        /// A client socket, too many rooms, a full room, a bad name.
+        pub fn join(&self, room: &str) -> Result<(), Error> {
+            let m = self.membership()?;
+            m.rooms.join(room, m.id)?;
+            (m.drain_events)();
+            Ok(())
+        }
+
+        /// Joins `room` with presence data (e.g. the user's name) that the
+        /// room's members can list.
+        ///
+        /// # Errors
+        /// As [`join`](Self::join).
+        pub fn join_with(&self, room: &str, presence: impl Into<Bytes>) -> Result<(), Error> {
+            let m = self.membership()?;
+            m.rooms.join_with(room, m.id, presence.into())?;
+            (m.drain_events)();
+            Ok(())
+        }
+
+        /// Leaves `room` (a `room:leave` event). Sockets leave every room
+        /// when they close.
+        pub fn leave(&self, room: &str) {
+            if let Some(m) = self.handle.info.membership.as_ref() {
+                m.rooms.leave(room, m.id);
+                (m.drain_events)();
+            }
+        }
+
+        /// Sends to everyone in `room`: `ws.to(room).except_self().send(msg)`.
+        /// Encoded once for all recipients; never waits for a slow one.
+        pub fn to<'a>(&'a self, room: &'a str) -> RoomSend<'a> {
+            RoomSend::new(self.handle.info.membership.as_ref(), room)
+        }
+
+        /// Subscribes to `channel`, which anyone can publish to
+        /// (`app.publish`).
+        ///
+        /// # Errors
+        /// A client socket, too many channels, a bad name.
+        pub fn subscribe(&self, channel: &str) -> Result<(), Error> {
+            let m = self.membership()?;
+            m.rooms.subscribe(channel, m.id)?;
+            Ok(())
+        }
+
+        /// Unsubscribes from `channel`.
+        pub fn unsubscribe(&self, channel: &str) {
+            if let Some(m) = self.handle.info.membership.as_ref() {
+                m.rooms.unsubscribe(channel, m.id);
+            }
+        }
+
+        /// Sends `message` to one socket of this server by id (a private
+        /// message), through its room queue; says whether it was queued or
+        /// dropped by the slow-consumer policy.
+        ///
+        /// # Errors
+        /// A client socket, or no socket with that id.
+        pub fn send_to(&self, id: SocketId, message: impl Into<Message>) -> Result<crate::Delivery, Error> {
+            self.membership()?.send_to(id, message.into().into())
+        }
+
+        fn membership(&self) -> Result<&Membership, Error> {
+            self.handle.info.membership.as_ref().ok_or(Error::NotInHub)
         }
     };
 }

@@ -1,0 +1,146 @@
+//! Rooms and channels on sockets: each server connection is a member of the
+//! app's [`Rooms`] hub, with a bounded queue the driver drains into the
+//! connection — broadcasts are encoded once and never wait for a slow peer.
+
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
+use std::time::Instant;
+
+use nextrush_proto::{CloseCode, Connection, ReadyState};
+use nextrush_rooms::{ConnId, Delivery, EncodedMessage, FanOut, Outbound, QueueMember};
+
+pub use nextrush_rooms::{
+    Broadcast, ConnId as SocketId, EncodedMessage as SharedMessage, LeaveReason, RoomOptions, RoomsConfig, RoomsError,
+    RoomsEvent, RoomsStats, SlowConsumer as RoomPolicy,
+};
+
+use crate::Error;
+
+/// The member type of the server's hub: a queue with a byte budget.
+pub type RoomMember = QueueMember;
+
+/// The server's rooms and channels hub.
+pub type Rooms = nextrush_rooms::Rooms<RoomMember>;
+
+/// Stop draining room traffic into a connection above this many queued bytes:
+/// the rest waits in the member's queue, where the room policy applies.
+const DRAIN_BELOW: usize = 64 * 1024;
+
+/// A waker the member's notification wakes, so that delivering into a
+/// member never touches the socket's lock.
+#[derive(Default)]
+pub(crate) struct WakeSlot(Mutex<Option<Waker>>);
+
+impl WakeSlot {
+    pub(crate) fn set(&self, waker: &Waker) {
+        let mut slot = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+
+    pub(crate) fn wake(&self) {
+        let waker = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// A socket's place in the hub.
+pub(crate) struct Membership {
+    pub(crate) rooms: Arc<Rooms>,
+    pub(crate) id: ConnId,
+    /// Turns the hub's queued join/leave events into server events.
+    pub(crate) drain_events: Arc<dyn Fn() + Send + Sync>,
+}
+
+/// The driver's side of a member: drains its queue into the connection.
+pub(crate) struct MemberDrain {
+    pub(crate) member: Arc<QueueMember>,
+    pub(crate) wake: Arc<WakeSlot>,
+}
+
+impl MemberDrain {
+    /// Moves queued room traffic into `conn` while it has room; closes with
+    /// 1008 if the room policy disconnected this member. Returns the number
+    /// of messages moved.
+    pub(crate) fn drain(&self, conn: &mut Connection, now: Instant) -> u64 {
+        let mut queue = self.member.queue();
+        if queue.is_disconnected() {
+            if conn.ready_state() == ReadyState::Open {
+                let _ = conn.close(now, CloseCode::POLICY_VIOLATION, "slow consumer");
+            }
+            return 0;
+        }
+        let mut moved = 0;
+        while conn.ready_state() == ReadyState::Open && conn.buffered_amount() < DRAIN_BELOW {
+            let sent = match queue.front() {
+                None => break,
+                Some(Outbound::Frame(frame)) => conn.send_encoded(now, frame.clone()).is_ok(),
+                Some(Outbound::Message(message)) => conn.send(now, message.clone()).is_ok(),
+            };
+            if !sent {
+                // A fragmented send is in progress: the rest waits for its end.
+                break;
+            }
+            queue.pop();
+            moved += 1;
+        }
+        moved
+    }
+}
+
+/// Sends to a room from a socket: `ws.to(room).except_self().send(msg)`.
+#[must_use = "nothing is sent until `send`"]
+pub struct RoomSend<'a> {
+    membership: Option<&'a Membership>,
+    room: &'a str,
+    except_self: bool,
+    policy: Option<RoomPolicy>,
+}
+
+impl<'a> RoomSend<'a> {
+    pub(crate) fn new(membership: Option<&'a Membership>, room: &'a str) -> Self {
+        Self { membership, room, except_self: false, policy: None }
+    }
+
+    /// Leaves the sending socket out.
+    pub fn except_self(mut self) -> Self {
+        self.except_self = true;
+        self
+    }
+
+    /// The slow-consumer policy for this send (else the room's, else the
+    /// hub's default).
+    pub fn policy(mut self, policy: RoomPolicy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Encodes `message` once and queues it for every member of the room.
+    ///
+    /// # Errors
+    /// [`Error::NotInHub`] on a client socket.
+    pub fn send(self, message: impl Into<EncodedMessage>) -> Result<FanOut, Error> {
+        let membership = self.membership.ok_or(Error::NotInHub)?;
+        let mut broadcast = membership.rooms.to(self.room);
+        if self.except_self {
+            broadcast = broadcast.except(membership.id);
+        }
+        if let Some(policy) = self.policy {
+            broadcast = broadcast.policy(policy);
+        }
+        let fan_out = broadcast.send(message);
+        (membership.drain_events)();
+        Ok(fan_out)
+    }
+}
+
+impl Membership {
+    pub(crate) fn send_to(&self, id: ConnId, message: EncodedMessage) -> Result<Delivery, Error> {
+        let delivery = self.rooms.send_to(id, message, None)?;
+        (self.drain_events)();
+        Ok(delivery)
+    }
+}
