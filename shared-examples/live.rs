@@ -124,8 +124,7 @@ async fn publish(State(app): State<App>, Path(channel): Path<String>, body: Byte
     };
     let message = json!({"type": "update", "channel": channel, "data": text});
     let fan_out = app.publish(&channel, message.to_string());
-    axum::Json(json!({"channel": channel, "subscribers": fan_out.recipients, "queued": fan_out.queued}))
-        .into_response()
+    axum::Json(json!({"channel": channel, "subscribers": fan_out.recipients, "queued": fan_out.queued})).into_response()
 }
 
 /// Publishes the time to `clock` every second.

@@ -165,12 +165,13 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
     }
     let path = head.path().to_owned();
     let mut future = handler(HttpRequest { head, params, peer_addr });
-    let polled = std::future::poll_fn(|cx| match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-        Ok(Poll::Ready(response)) => Poll::Ready(Some(response)),
-        Ok(Poll::Pending) => Poll::Pending,
-        Err(_) => Poll::Ready(None),
-    })
-    .await;
+    let polled =
+        std::future::poll_fn(|cx| match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(response)) => Poll::Ready(Some(response)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(None),
+        })
+        .await;
     drop(future);
     let response = polled.unwrap_or_else(|| {
         tracing::warn!(%path, "HTTP handler panicked");

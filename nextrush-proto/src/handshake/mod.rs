@@ -31,8 +31,8 @@ mod client_config;
 mod error;
 mod head;
 mod headers;
-mod http;
 pub(crate) mod percent;
+mod plain;
 mod policy;
 mod request;
 mod response;
@@ -49,10 +49,10 @@ use crate::error::ConfigError;
 pub use client::{ClientHandshake, ClientHandshakeError, ClientResponse, RejectedResponse};
 pub use client_config::{ClientConfig, ClientConfigBuilder, ClientConfigError};
 pub use error::HandshakeError;
+pub use plain::HttpRequest;
 pub use policy::ServerPolicy;
 pub use request::{QueryPairs, Request};
 pub use response::{AcceptError, Rejection, accept_headers, accept_response};
-pub use http::HttpRequest;
 pub use server::{Incoming, Received, ServerHandshake};
 
 /// The GUID that RFC 6455 §1.3 appends to the key before hashing.

@@ -14,7 +14,7 @@ use http::{Method, Uri, Version};
 
 use super::error::HandshakeError;
 use super::headers::{self, Duplicate};
-use super::http::HttpRequest;
+use super::plain::HttpRequest;
 use super::{HandshakeLimits, WEBSOCKET_VERSION, accept_key, percent};
 
 /// A validated WebSocket upgrade request (RFC 6455 §4.2.1).

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::HandshakeLimits;
 use super::error::HandshakeError;
 use super::head::{HeadBuffer, HeadTooLarge};
-use super::http::HttpRequest;
+use super::plain::HttpRequest;
 use super::request::{self, Parsed, Request};
 
 /// A valid upgrade request and the bytes that followed its head.
