@@ -108,9 +108,7 @@ async fn subscriber(mut s: TcpStream, leftover: Vec<u8>, idx: usize, shared: Arc
             let b1 = buf[at + 1];
             let (hdr, len) = match b1 & 0x7f {
                 126 if filled - at >= 4 => (4, usize::from(u16::from_be_bytes([buf[at + 2], buf[at + 3]]))),
-                127 if filled - at >= 10 => {
-                    (10, u64::from_be_bytes(buf[at + 2..at + 10].try_into().unwrap()) as usize)
-                }
+                127 if filled - at >= 10 => (10, u64::from_be_bytes(buf[at + 2..at + 10].try_into().unwrap()) as usize),
                 126 | 127 => break,
                 n => (2, usize::from(n)),
             };

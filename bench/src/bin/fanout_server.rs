@@ -84,8 +84,11 @@ async fn nextrush(addr: &str) -> BoxResult {
         let app = stats_app.clone();
         async move {
             let s = app.stats();
-            ws.send(format!("dropped={} sent={} received={}", s.dropped_messages, s.messages_sent, s.messages_received))
-                .await?;
+            ws.send(format!(
+                "dropped={} sent={} received={}",
+                s.dropped_messages, s.messages_sent, s.messages_received
+            ))
+            .await?;
             ws.close(nextrush_tokio::CloseCode::NORMAL, "").await?;
             Ok::<_, Error>(())
         }

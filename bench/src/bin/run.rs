@@ -656,10 +656,9 @@ mod fanout {
                 let per = med(r, &|x| x.per_cpu());
                 let share = med(r, &|x| x.cpu_secs / x.window_secs * 100.0);
                 let (rr, rp) = match nr {
-                    Some(n) if n != i => (
-                        ratio(med(&runs[n], &|x| x.rate), rate),
-                        ratio(med(&runs[n], &|x| x.per_cpu()), per),
-                    ),
+                    Some(n) if n != i => {
+                        (ratio(med(&runs[n], &|x| x.rate), rate), ratio(med(&runs[n], &|x| x.per_cpu()), per))
+                    }
                     _ => ("".into(), "".into()),
                 };
                 let checked = if r.is_empty() {
