@@ -110,3 +110,103 @@ pub fn vm_rss(pid: u32) -> Option<u64> {
 
 /// The implementations under test, in table order.
 pub const IMPLS: [&str; 3] = ["nextrush", "fastwebsockets", "tungstenite"];
+
+/// The minimal RFC 6455 client shared by `load` and `fanout`: URL parsing,
+/// the opening handshake, opening many connections.
+pub mod client {
+    use std::io::Write;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::die;
+
+    pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+    pub const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+    pub const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    pub fn say(line: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    }
+
+    pub struct Target {
+        pub addr: String,
+        pub host_header: String,
+        pub path: String,
+    }
+
+    pub fn parse_url(url: &str) -> Target {
+        let rest = url.strip_prefix("ws://").unwrap_or_else(|| die("--url must start with ws://"));
+        let (host, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        Target { addr: host.to_owned(), host_header: host.to_owned(), path: path.to_owned() }
+    }
+
+    /// TCP connect plus opening handshake; returns the stream and any bytes that
+    /// followed the 101 response.
+    pub async fn connect(t: &Target) -> std::io::Result<(TcpStream, Vec<u8>)> {
+        let mut s = TcpStream::connect(&t.addr).await?;
+        s.set_nodelay(true)?;
+        let req = format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            t.path, t.host_header
+        );
+        s.write_all(req.as_bytes()).await?;
+        let mut buf = Vec::with_capacity(1024);
+        let mut chunk = [0u8; 1024];
+        loop {
+            let n = s.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(std::io::Error::other("closed during handshake"));
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end]);
+                if !head.starts_with("HTTP/1.1 101") || !head.contains(ACCEPT) {
+                    return Err(std::io::Error::other(format!("handshake refused: {head}")));
+                }
+                return Ok((s, buf[end + 4..].to_vec()));
+            }
+            if buf.len() > 16 * 1024 {
+                return Err(std::io::Error::other("handshake response too long"));
+            }
+        }
+    }
+
+    /// Opens `n` connections, at most 128 handshakes at a time.
+    pub async fn connect_all(t: &Arc<Target>, n: usize) -> Vec<(TcpStream, Vec<u8>)> {
+        let sem = Arc::new(tokio::sync::Semaphore::new(128));
+        let mut handles = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t = t.clone();
+            let sem = sem.clone();
+            handles.push(tokio::spawn(async move {
+                let _permit = sem.acquire().await.unwrap();
+                let mut tries = 0;
+                loop {
+                    match connect(&t).await {
+                        Ok(c) => return c,
+                        Err(e) if tries < 5 => {
+                            tries += 1;
+                            eprintln!("connect failed ({e}), retrying");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                        Err(e) => die(&format!("connect: {e}")),
+                    }
+                }
+            }));
+        }
+        let mut out = Vec::with_capacity(n);
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
+}
