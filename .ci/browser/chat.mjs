@@ -27,8 +27,22 @@ async function check(name, fn) {
   } catch (e) {
     failed += 1;
     console.log(`FAIL ${name}: ${String(e && e.message ? e.message : e).split("\n")[0]}`);
+    for (const p of pages) {
+      const seen = await p.page
+        .evaluate(() => ({
+          status: document.querySelector("#status").textContent,
+          typing: document.querySelector("#typing").textContent,
+          users: [...document.querySelectorAll("#users li")].map((li) => li.textContent),
+          last: [...document.querySelectorAll("#messages li")].slice(-3).map((li) => li.textContent),
+        }))
+        .catch((err) => String(err));
+      console.log(`     ${p.name} sees ${JSON.stringify(seen)}`);
+    }
   }
 }
+
+/** Open pages, for the report of a failed check. */
+const pages = [];
 
 function assert(cond, what) {
   if (!cond) throw new Error(what);
@@ -91,10 +105,13 @@ async function join(browser, base, name, room) {
   page.on("pageerror", (e) => console.log(`[${name}] page error: ${e.message}`));
   await page.goto(`${base}/?name=${encodeURIComponent(name)}&room=${encodeURIComponent(room)}`);
   await page.click("#join");
-  return { context, page, name };
+  const opened = { context, page, name };
+  pages.push(opened);
+  context.on("close", () => pages.splice(pages.indexOf(opened), 1));
+  return opened;
 }
 
-const connected = (p) => p.page.waitForFunction(() => document.querySelector("#status").textContent === "connected", null, { timeout: WAIT });
+const connected = (p) => p.page.waitForFunction(() => document.querySelector("#status").textContent === "connected", null, { timeout: WAIT, polling: 50 });
 const waitUsers = (p, names) =>
   p.page.waitForFunction(
     (want) => {
@@ -102,13 +119,13 @@ const waitUsers = (p, names) =>
       return JSON.stringify(got) === JSON.stringify([...want].sort());
     },
     names,
-    { timeout: WAIT },
+    { timeout: WAIT, polling: 50 },
   );
 const waitText = (p, selector, text) =>
   p.page.waitForFunction(
     ([sel, t]) => [...document.querySelectorAll(sel)].some((e) => e.textContent.includes(t)),
     [selector, text],
-    { timeout: WAIT },
+    { timeout: WAIT, polling: 50 },
   );
 async function say(p, text, to) {
   await p.page.selectOption("#to", to === undefined ? "" : { label: `Private: ${to}` });
@@ -204,7 +221,7 @@ try {
     server = null;
     await Promise.all(
       [alice, bob].map((p) =>
-        p.page.waitForFunction(() => document.querySelector("#status").textContent.startsWith("reconnecting"), null, { timeout: WAIT }),
+        p.page.waitForFunction(() => document.querySelector("#status").textContent.startsWith("reconnecting"), null, { timeout: WAIT, polling: 50 }),
       ),
     );
     server = await startServer(port);
