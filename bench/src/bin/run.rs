@@ -10,9 +10,14 @@
 //!     [--impls nextrush,fastwebsockets,tungstenite] [--connections 1,16,256]
 //!     [--sizes 20,1024,16384] [--inflight 1,16] [--threads 1] [--repeat 1] [--out FILE]
 //! cargo run --release --bin run -- --idle 10000 [--settle 2] [--out FILE]
+<<<<<<< HEAD
 //! cargo run --release --bin run -- --fanout [--repeat 3] [--window 1,16,64,256] [--duration 5]
 //!     [--warmup 1] [--subscribers 1000] [--size 64] [--rate max|N] [--threads 1]
 //!     [--impls nextrush,tungstenite,tungstenite-mpsc] [--out FILE]
+=======
+//! cargo run --release --bin run -- --runtimes tokio,smol,async-std [--quick] [--repeat 3]
+//!     [--idle 10000] [...]   # NextRush vs tungstenite on each runtime → results/runtimes.md
+>>>>>>> bench-rt
 //! ```
 
 use std::fmt::Write as _;
@@ -23,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use nextrush_bench::{Args, IMPLS, clk_tck, cpu_ticks, die, raise_nofile, vm_rss};
+use nextrush_bench::{Args, IMPLS, RUNTIME_PAIRS, clk_tck, cpu_ticks, die, raise_nofile, vm_rss};
 
 fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
@@ -459,8 +464,13 @@ fn main() {
     let args = Args::parse(&["quick", "fanout"]);
     raise_nofile();
     let _ = std::io::stdout().flush();
+<<<<<<< HEAD
     if args.flag("fanout") {
         return fanout::run(&args);
+=======
+    if let Some(list) = args.str("runtimes") {
+        return runtimes(&args, list);
+>>>>>>> bench-rt
     }
     match args.str("idle") {
         Some(n) => idle(&args, n.parse().unwrap_or_else(|_| die("--idle N"))),
@@ -468,6 +478,7 @@ fn main() {
     }
 }
 
+<<<<<<< HEAD
 /// `run --fanout`: `fanout_server` × `fanout`, one publisher to N subscribers.
 mod fanout {
     use super::*;
@@ -704,4 +715,255 @@ mod fanout {
         println!("{md}");
         write_out(&out, &md);
     }
+=======
+// --- `--runtimes tokio,smol,async-std`: on each runtime, NextRush's adapter
+// against the tungstenite server on that same runtime (tokio-tungstenite on
+// tokio, async-tungstenite on smol and async-std), same cells and load as
+// the matrix above; with `--idle N`, also idle memory at N connections.
+
+/// Server RSS before and `settle` s after `n` idle connections are up.
+// `load` is waited for below.
+#[allow(clippy::zombie_processes)]
+fn idle_rss(which: &str, n: usize, settle: f64) -> Option<(u64, u64)> {
+    let server = Server::start(which);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = vm_rss(server.pid()).unwrap_or(0);
+    let mut load = Command::new(bin("load"))
+        .args(["--url", &format!("ws://{}/", server.addr), "--idle", &n.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| die(&format!("spawn load: {e}")));
+    let dog = watchdog(load.id(), Duration::from_secs_f64(120.0 + settle));
+    let mut lines = BufReader::new(load.stdout.take().unwrap()).lines();
+    let established = lines.next().and_then(Result::ok).unwrap_or_default();
+    let ok = established == format!("established {n}");
+    let mut after = 0;
+    if ok {
+        std::thread::sleep(Duration::from_secs_f64(settle));
+        after = vm_rss(server.pid()).unwrap_or(0);
+    } else {
+        eprintln!("{which}: load said {established:?}");
+    }
+    drop(load.stdin.take());
+    let _ = load.wait();
+    dog.store(false, Ordering::SeqCst);
+    server.stop();
+    ok.then_some((before, after))
+}
+
+fn runtimes(args: &Args, list: &str) {
+    let pairs: Vec<(&str, &str, &str)> = list
+        .split(',')
+        .map(|r| {
+            RUNTIME_PAIRS
+                .iter()
+                .find(|p| p.0 == r.trim())
+                .copied()
+                .unwrap_or_else(|| die(&format!("--runtimes: unknown runtime {r:?} (tokio, smol, async-std)")))
+        })
+        .collect();
+    let quick = args.flag("quick");
+    let cfg = Config {
+        duration: args.get("duration", if quick { 1.5 } else { 3.0 }),
+        warmup: args.get("warmup", if quick { 0.5 } else { 1.0 }),
+        threads: args.get("threads", 1),
+    };
+    let conns: Vec<usize> = args.list("connections", if quick { &[1, 256] } else { &[1, 16, 256] });
+    let sizes: Vec<usize> = args.list("sizes", if quick { &[20, 16384] } else { &[20, 1024, 16384] });
+    let inflights: Vec<usize> = args.list("inflight", &[1, 16]);
+    let repeat: usize = args.get("repeat", 1).max(1);
+    let idle_n: usize = args.get("idle", 0);
+    let settle: f64 = args.get("settle", 2.0);
+    let out = args.str("out").map(str::to_owned).unwrap_or_else(|| format!("{}/runtimes.md", results_dir()));
+    let impls: Vec<&str> = pairs.iter().flat_map(|p| [p.1, p.2]).collect();
+
+    let notes = machine_notes();
+    let mut cells = Vec::new();
+    for &connections in &conns {
+        for &size in &sizes {
+            for &inflight in &inflights {
+                cells.push(Cell { connections, size, inflight });
+            }
+        }
+    }
+    let total = cells.len() * impls.len() * repeat;
+    let started = Instant::now();
+    let mut done = 0;
+    // rows[cell][impl][repetition]
+    let mut rows: Vec<(Cell, Vec<Vec<Option<Measure>>>)> = Vec::new();
+    for cell in cells {
+        let mut runs: Vec<Vec<Option<Measure>>> = vec![Vec::new(); impls.len()];
+        for _ in 0..repeat {
+            // Every server once per repetition, each NextRush run next to its
+            // tungstenite run on the same runtime.
+            for (i, which) in impls.iter().enumerate() {
+                let m = measure(which, cell, &cfg);
+                done += 1;
+                match &m {
+                    Some(m) => eprintln!(
+                        "[{done}/{total} {:.0}s] {which:>27} c={:<3} size={:<5} k={:<2}: {:>9} msg/s, server CPU {:>5.1}%, {:>9} msg/CPU-s",
+                        started.elapsed().as_secs_f64(),
+                        cell.connections,
+                        cell.size,
+                        cell.inflight,
+                        fmt_rate(m.rate),
+                        m.cpu_share() * 100.0,
+                        fmt_rate(m.per_cpu()),
+                    ),
+                    None => eprintln!("[{done}/{total}] {which} {cell:?}: FAILED"),
+                }
+                runs[i].push(m);
+            }
+        }
+        rows.push((cell, runs));
+    }
+
+    let agg = |runs: &[Option<Measure>]| Agg::of(&runs.iter().flatten().copied().collect::<Vec<_>>());
+    // CPU per message of NextRush ÷ that of the other server: of the medians,
+    // and the range of the ratios within each repetition (adjacent runs).
+    let pair_ratio = |runs: &[Vec<Option<Measure>>], p: usize| -> String {
+        let (nr, other) = (&runs[2 * p], &runs[2 * p + 1]);
+        let med = ratio(agg(nr).map(|a| 1.0 / a.per_cpu), agg(other).map(|a| 1.0 / a.per_cpu));
+        let per_rep: Vec<f64> = nr
+            .iter()
+            .zip(other)
+            .filter_map(|(a, b)| Some(b.as_ref()?.per_cpu() / a.as_ref()?.per_cpu()))
+            .filter(|r| r.is_finite())
+            .collect();
+        if per_rep.len() < 2 {
+            return med;
+        }
+        let lo = per_rep.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = per_rep.iter().copied().fold(0.0, f64::max);
+        format!("{med} ({lo:.2}–{hi:.2})")
+    };
+    let other_short = |p: &(&str, &str, &str)| if p.0 == "tokio" { "tung" } else { "at" };
+
+    let mut md = format!("# NextRush vs tungstenite on each runtime{}\n\n", if quick { " (quick subset)" } else { "" });
+    md.push_str(&notes);
+    let _ = writeln!(
+        md,
+        "- window: {} s measured after {} s warm-up, per cell and server, {} run(s) per cell and server \
+         (median shown), a fresh server process per run, servers interleaved within each repetition; \
+         load generator: {} worker thread(s)",
+        cfg.duration, cfg.warmup, repeat, cfg.threads
+    );
+    let _ = writeln!(
+        md,
+        "- servers, one runtime thread each: tokio current-thread runtime; smol global executor with \
+         `SMOL_THREADS=1`; async-std executor with `ASYNC_STD_THREAD_COUNT=1` (on smol and async-std the \
+         whole server, accept loop included, runs as tasks on that one executor thread, which also drives \
+         the reactor; the main thread only waits). CPU is counted over all the server's threads.\n"
+    );
+    let _ = writeln!(
+        md,
+        "nr = NextRush (`nextrush-tokio`, `nextrush-smol`, `nextrush-async-std`, compression and heartbeats \
+         off); tung = tokio-tungstenite 0.30; at = async-tungstenite 0.35 (tungstenite 0.30). c = connections, \
+         k = messages in flight per connection. CPU/msg nr÷other = server CPU per message of NextRush divided \
+         by that of the tungstenite server on the same runtime: < 1 NextRush cheaper, > 1 dearer; in \
+         parentheses the lowest and highest ratio of a single repetition (the two runs next to each other).\n"
+    );
+
+    // Summary: the ratios.
+    md.push_str("## CPU per message, NextRush ÷ tungstenite on the same runtime\n\n| c | size | k |");
+    let mut rule = String::from("|---:|---:|---:|");
+    for p in &pairs {
+        let _ = write!(md, " {} nr÷{} |", p.0, other_short(p));
+        rule.push_str("---:|");
+    }
+    let _ = writeln!(md, "\n{rule}");
+    for (cell, runs) in &rows {
+        let _ = write!(md, "| {} | {} | {} |", cell.connections, cell.size, cell.inflight);
+        for p in 0..pairs.len() {
+            let _ = write!(md, " {} |", pair_ratio(runs, p));
+        }
+        md.push('\n');
+    }
+
+    // Efficiency of each server across runtimes (same run, so comparable as ratios too).
+    md.push_str("\n## msg/CPU-s of every server\n\n| c | size | k |");
+    let mut rule = String::from("|---:|---:|---:|");
+    for p in &pairs {
+        let _ = write!(md, " nr {} |", p.0);
+        rule.push_str("---:|");
+    }
+    for p in &pairs {
+        let _ = write!(md, " {} {} |", other_short(p), p.0);
+        rule.push_str("---:|");
+    }
+    let _ = writeln!(md, "\n{rule}");
+    for (cell, runs) in &rows {
+        let _ = write!(md, "| {} | {} | {} |", cell.connections, cell.size, cell.inflight);
+        for side in 0..2 {
+            for p in 0..pairs.len() {
+                let a = agg(&runs[2 * p + side]);
+                let _ = write!(md, " {} |", a.map(|a| fmt_rate(a.per_cpu)).unwrap_or("—".into()));
+            }
+        }
+        md.push('\n');
+    }
+
+    // Detail per runtime.
+    for (p, pair) in pairs.iter().enumerate() {
+        let o = other_short(pair);
+        let _ = writeln!(
+            md,
+            "\n## {}: `{}` vs `{}`\n\n| c | size | k | nr msg/s | {o} msg/s | nr msg/CPU-s | {o} msg/CPU-s | CPU% nr/{o} | CPU/msg nr÷{o} |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            pair.0, pair.1, pair.2
+        );
+        for (cell, runs) in &rows {
+            let (a, b) = (agg(&runs[2 * p]), agg(&runs[2 * p + 1]));
+            let f = |m: Option<Agg>, g: fn(Agg) -> String| m.map(g).unwrap_or("—".into());
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} | {} | {}/{} | {} |",
+                cell.connections,
+                cell.size,
+                cell.inflight,
+                f(a, |m| fmt_rate(m.rate)),
+                f(b, |m| fmt_rate(m.rate)),
+                f(a, |m| fmt_rate(m.per_cpu)),
+                f(b, |m| fmt_rate(m.per_cpu)),
+                f(a, |m| format!("{:.0}", m.share * 100.0)),
+                f(b, |m| format!("{:.0}", m.share * 100.0)),
+                pair_ratio(runs, p),
+            );
+        }
+    }
+
+    if idle_n > 0 {
+        let mut table = String::new();
+        let mut ratios = Vec::new();
+        for pair in &pairs {
+            let mut per = [None, None];
+            for (side, which) in [pair.1, pair.2].into_iter().enumerate() {
+                let r = idle_rss(which, idle_n, settle);
+                let b = r.map(|(before, after)| (after as f64 - before as f64) / idle_n as f64);
+                eprintln!("{which:>27}: RSS {r:?}, {:.0} bytes per idle connection", b.unwrap_or(f64::NAN));
+                let (before, after) = r.unwrap_or((0, 0));
+                let _ = writeln!(
+                    table,
+                    "| {} | {which} | {:.1} MiB | {} | {} |",
+                    pair.0,
+                    before as f64 / 1048576.0,
+                    r.map(|_| format!("{:.1} MiB", after as f64 / 1048576.0)).unwrap_or("failed".into()),
+                    b.map(|b| format!("{b:.0}")).unwrap_or("—".into()),
+                );
+                per[side] = b;
+            }
+            ratios.push(format!("{} {}", pair.0, ratio(per[0], per[1])));
+        }
+        let _ = writeln!(
+            md,
+            "\n## Idle memory: {idle_n} idle connections\n\nServer RSS (VmRSS) before the connections and \
+             {settle} s after all {idle_n} handshakes completed.\n\n\
+             | runtime | impl | RSS before | RSS after | bytes / idle connection |\n|---|---|---:|---:|---:|\n{table}\
+             \nBytes per idle connection, NextRush ÷ tungstenite: {}",
+            ratios.join("; ")
+        );
+    }
+    println!("{md}");
+    write_out(&out, &md);
+>>>>>>> bench-rt
 }

@@ -9,6 +9,9 @@ use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::runtime::Transport;
 
+/// Bytes zeroed and offered per read.
+const READ_WINDOW: usize = 16 * 1024;
+
 /// A `futures_io::AsyncRead + AsyncWrite` stream (async-std, smol, async-net,
 /// futures-rustls) as a driver transport.
 #[derive(Debug)]
@@ -19,10 +22,12 @@ where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
     fn poll_read_buf(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut) -> Poll<io::Result<usize>> {
-        // futures-io reads into initialized memory: zero the spare capacity,
-        // read, then keep only what was read.
+        // futures-io reads into initialized memory: zero a bounded window of
+        // the spare capacity (not all of it: most reads are small, and half
+        // of them find nothing), read, then keep only what was read.
         let start = buf.len();
-        buf.resize(buf.capacity(), 0);
+        let window = (buf.capacity() - start).min(READ_WINDOW);
+        buf.resize(start + window, 0);
         let polled = Pin::new(&mut self.0).poll_read(cx, &mut buf[start..]);
         let read = match &polled {
             Poll::Ready(Ok(n)) => *n,
