@@ -111,7 +111,6 @@ pub fn vm_rss(pid: u32) -> Option<u64> {
 /// The implementations under test, in table order.
 pub const IMPLS: [&str; 3] = ["nextrush", "fastwebsockets", "tungstenite"];
 
-<<<<<<< HEAD
 /// The minimal RFC 6455 client shared by `load` and `fanout`: URL parsing,
 /// the opening handshake, opening many connections.
 pub mod client {
@@ -211,7 +210,6 @@ pub mod client {
         out
     }
 }
-=======
 /// `run --runtimes`: for each runtime, its name, NextRush's adapter for it and
 /// the tungstenite server on the same runtime (`echo_server --impl` names).
 pub const RUNTIME_PAIRS: [(&str, &str, &str); 3] = [
@@ -219,4 +217,3 @@ pub const RUNTIME_PAIRS: [(&str, &str, &str); 3] = [
     ("smol", "nextrush-smol", "async-tungstenite-smol"),
     ("async-std", "nextrush-async-std", "async-tungstenite-async-std"),
 ];
->>>>>>> bench-rt

@@ -10,14 +10,11 @@
 //!     [--impls nextrush,fastwebsockets,tungstenite] [--connections 1,16,256]
 //!     [--sizes 20,1024,16384] [--inflight 1,16] [--threads 1] [--repeat 1] [--out FILE]
 //! cargo run --release --bin run -- --idle 10000 [--settle 2] [--out FILE]
-<<<<<<< HEAD
 //! cargo run --release --bin run -- --fanout [--repeat 3] [--window 1,16,64,256] [--duration 5]
 //!     [--warmup 1] [--subscribers 1000] [--size 64] [--rate max|N] [--threads 1]
 //!     [--impls nextrush,tungstenite,tungstenite-mpsc] [--out FILE]
-=======
 //! cargo run --release --bin run -- --runtimes tokio,smol,async-std [--quick] [--repeat 3]
 //!     [--idle 10000] [...]   # NextRush vs tungstenite on each runtime → results/runtimes.md
->>>>>>> bench-rt
 //! ```
 
 use std::fmt::Write as _;
@@ -464,13 +461,11 @@ fn main() {
     let args = Args::parse(&["quick", "fanout"]);
     raise_nofile();
     let _ = std::io::stdout().flush();
-<<<<<<< HEAD
     if args.flag("fanout") {
         return fanout::run(&args);
-=======
+    }
     if let Some(list) = args.str("runtimes") {
         return runtimes(&args, list);
->>>>>>> bench-rt
     }
     match args.str("idle") {
         Some(n) => idle(&args, n.parse().unwrap_or_else(|_| die("--idle N"))),
@@ -478,7 +473,6 @@ fn main() {
     }
 }
 
-<<<<<<< HEAD
 /// `run --fanout`: `fanout_server` × `fanout`, one publisher to N subscribers.
 mod fanout {
     use super::*;
@@ -715,7 +709,6 @@ mod fanout {
         println!("{md}");
         write_out(&out, &md);
     }
-=======
 // --- `--runtimes tokio,smol,async-std`: on each runtime, NextRush's adapter
 // against the tungstenite server on that same runtime (tokio-tungstenite on
 // tokio, async-tungstenite on smol and async-std), same cells and load as
@@ -965,5 +958,4 @@ fn runtimes(args: &Args, list: &str) {
     }
     println!("{md}");
     write_out(&out, &md);
->>>>>>> bench-rt
 }
