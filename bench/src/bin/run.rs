@@ -1,8 +1,6 @@
 //! Benchmark driver: runs `echo_server` and `load` (built beside it) as child
 //! processes for every cell of the matrix and reports throughput and server
-//! CPU per message; or, with `--idle N`, server memory per idle connection;
-//! or, with `--fanout`, `fanout_server` and `fanout`: one publisher to N
-//! subscribers (`results/fanout.md`).
+//! CPU per message; or, with `--idle N`, server memory per idle connection.
 //!
 //! ```text
 //! cd bench && cargo build --release
@@ -458,7 +456,7 @@ fn idle(args: &Args, n: usize) {
 }
 
 fn main() {
-    let args = Args::parse(&["quick", "fanout"]);
+    let args = Args::parse(&["quick"]);
     raise_nofile();
     let _ = std::io::stdout().flush();
     if args.flag("fanout") {
@@ -473,242 +471,6 @@ fn main() {
     }
 }
 
-/// `run --fanout`: `fanout_server` × `fanout`, one publisher to N subscribers.
-mod fanout {
-    use super::*;
-
-    pub(super) const IMPLS: [&str; 3] = ["nextrush", "tungstenite", "tungstenite-mpsc"];
-
-    struct Cfg {
-        subscribers: usize,
-        size: usize,
-        duration: f64,
-        warmup: f64,
-        threads: usize,
-        rate: String,
-    }
-
-    #[derive(Clone, Debug, Default)]
-    struct Run {
-        rate: f64,
-        deliveries: u64,
-        cpu_secs: f64,
-        window_secs: f64,
-        published: u64,
-        lost: u64,
-        duplicates: u64,
-        missing: u64,
-        stalled: bool,
-        server: String,
-    }
-
-    impl Run {
-        fn per_cpu(&self) -> f64 {
-            if self.cpu_secs > 0.0 { self.deliveries as f64 / self.cpu_secs } else { f64::NAN }
-        }
-        fn clean(&self) -> bool {
-            self.lost == 0
-                && self.duplicates == 0
-                && self.missing == 0
-                && !self.stalled
-                && self.server.starts_with("dropped=0")
-        }
-    }
-
-    // `fanout` is waited for on every path past the spawn.
-    #[allow(clippy::zombie_processes)]
-    fn measure(which: &str, window: usize, cfg: &Cfg) -> Option<Run> {
-        let server = Server::start_bin("fanout_server", which);
-        let tck = clk_tck();
-        let mut load = Command::new(bin("fanout"))
-            .args(["--url", &format!("ws://{}/room", server.addr)])
-            .args(["--subscribers", &cfg.subscribers.to_string()])
-            .args(["--size", &cfg.size.to_string()])
-            .args(["--window", &window.to_string()])
-            .args(["--rate", &cfg.rate])
-            .args(["--duration", &cfg.duration.to_string()])
-            .args(["--warmup", &cfg.warmup.to_string()])
-            .args(["--threads", &cfg.threads.to_string()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| die(&format!("spawn fanout: {e}")));
-        let dog = watchdog(load.id(), Duration::from_secs_f64(cfg.duration + cfg.warmup + 90.0));
-        let out = BufReader::new(load.stdout.take().unwrap());
-        let (mut t0, mut t1) = (None, None);
-        let mut run = None;
-        let mut server_text = String::from("?");
-        for line in out.lines() {
-            let Ok(line) = line else { break };
-            match line.as_str() {
-                "window start" => t0 = cpu_ticks(server.pid()),
-                "window end" => t1 = cpu_ticks(server.pid()),
-                l if l.starts_with("result ") => {
-                    let field = |name: &str| -> Option<f64> {
-                        l.split_whitespace().find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))?.parse().ok()
-                    };
-                    run = Some(Run {
-                        rate: field("rate")?,
-                        deliveries: field("deliveries")? as u64,
-                        window_secs: field("seconds")?,
-                        published: field("published")? as u64,
-                        lost: field("lost")? as u64,
-                        duplicates: field("duplicates")? as u64,
-                        missing: field("missing")? as u64,
-                        stalled: field("stalled")? != 0.0,
-                        ..Run::default()
-                    });
-                }
-                l if l.starts_with("server ") => server_text = l["server ".len()..].to_owned(),
-                _ => {}
-            }
-        }
-        let status = load.wait();
-        dog.store(false, Ordering::SeqCst);
-        server.stop();
-        if !status.map(|s| s.success()).unwrap_or(false) {
-            eprintln!("fanout failed for {which} window {window}");
-            return None;
-        }
-        let mut run = run?;
-        run.cpu_secs = (t1? - t0?) as f64 / tck;
-        run.server = server_text;
-        Some(run)
-    }
-
-    pub(super) fn run(args: &Args) {
-        let impls: Vec<String> = args.list("impls", &IMPLS.map(str::to_owned));
-        let windows: Vec<usize> = args.list("window", &[1, 16, 64, 256]);
-        let cfg = Cfg {
-            subscribers: args.get("subscribers", 1000),
-            size: args.get("size", 64),
-            duration: args.get("duration", 5.0),
-            warmup: args.get("warmup", 1.0),
-            threads: args.get("threads", 1),
-            rate: args.str("rate").unwrap_or("max").to_owned(),
-        };
-        let repeat: usize = args.get("repeat", 3).max(1);
-        let out = args.str("out").map(str::to_owned).unwrap_or_else(|| format!("{}/fanout.md", results_dir()));
-        let notes = machine_notes();
-        let started = Instant::now();
-        let total = windows.len() * impls.len() * repeat;
-        let mut done = 0;
-        // runs[window][impl] = the repetitions.
-        let mut all: Vec<Vec<Vec<Run>>> = Vec::new();
-        for &window in &windows {
-            let mut runs: Vec<Vec<Run>> = vec![Vec::new(); impls.len()];
-            for _ in 0..repeat {
-                // Interleaved, so drifts in the machine's other load hit all alike.
-                for (i, which) in impls.iter().enumerate() {
-                    let r = measure(which, window, &cfg);
-                    done += 1;
-                    match &r {
-                        Some(r) => eprintln!(
-                            "[{done}/{total} {:.0}s] {which:>16} window={window:<4}: {:>9} deliveries/s, server CPU {:>5.1}%, \
-                             {:>9} deliveries/CPU-s; published {} lost {} dup {} missing {} stalled {} server {}",
-                            started.elapsed().as_secs_f64(),
-                            fmt_rate(r.rate),
-                            r.cpu_secs / r.window_secs * 100.0,
-                            fmt_rate(r.per_cpu()),
-                            r.published,
-                            r.lost,
-                            r.duplicates,
-                            r.missing,
-                            r.stalled,
-                            r.server,
-                        ),
-                        None => eprintln!("[{done}/{total}] {which} window {window}: FAILED"),
-                    }
-                    runs[i].extend(r);
-                }
-            }
-            all.push(runs);
-        }
-
-        let mut md = String::from("# Fan-out benchmark: one publisher, one room\n\n");
-        md.push_str(&notes);
-        let rate_note = if cfg.rate == "max" {
-            "closed loop: the publisher keeps `window` messages not yet received by every subscriber".to_owned()
-        } else {
-            format!("open loop at {} messages/s", cfg.rate)
-        };
-        let _ = writeln!(
-            md,
-            "- {} subscribers + 1 publisher on one room, {}-byte binary messages, {rate_note}; {} s measured after \
-             {} s warm-up, {} run(s) per impl (median shown), a fresh server process per run, impls interleaved; \
-             load generator (`fanout`): {} worker thread(s); servers: tokio current-thread runtime (1 thread), \
-             no compression, no heartbeats\n",
-            cfg.subscribers, cfg.size, cfg.duration, cfg.warmup, repeat, cfg.threads
-        );
-        let _ = writeln!(
-            md,
-            "deliveries/s = messages received per second, summed over all subscribers; deliveries/CPU-s = deliveries \
-             per second of server CPU (utime+stime from /proc); CPU% = server CPU use in the window (100% = its one \
-             thread busy). nr÷ = NextRush's figure divided by this impl's (> 1: NextRush better). Checked = every \
-             run had no lost, duplicated or missing message and the server reported `dropped=0`.\n"
-        );
-        let nr = impls.iter().position(|i| i == "nextrush");
-        let med = |runs: &[Run], f: &dyn Fn(&Run) -> f64| -> Option<f64> {
-            (!runs.is_empty()).then(|| median(runs.iter().map(f).collect()))
-        };
-        md.push_str(
-            "| window | impl | deliveries/s | deliveries/CPU-s | CPU% | nr÷ deliveries/s | nr÷ deliveries/CPU-s | checked |\n\
-             |---:|---|---:|---:|---:|---:|---:|---|\n",
-        );
-        for (w, runs) in windows.iter().zip(&all) {
-            for (i, which) in impls.iter().enumerate() {
-                let r = &runs[i];
-                let rate = med(r, &|x| x.rate);
-                let per = med(r, &|x| x.per_cpu());
-                let share = med(r, &|x| x.cpu_secs / x.window_secs * 100.0);
-                let (rr, rp) = match nr {
-                    Some(n) if n != i => {
-                        (ratio(med(&runs[n], &|x| x.rate), rate), ratio(med(&runs[n], &|x| x.per_cpu()), per))
-                    }
-                    _ => ("".into(), "".into()),
-                };
-                let checked = if r.is_empty() {
-                    "no run".to_owned()
-                } else if r.iter().all(Run::clean) {
-                    format!("yes ({}/{})", r.len(), repeat)
-                } else {
-                    "**no**, see runs".to_owned()
-                };
-                let _ = writeln!(
-                    md,
-                    "| {w} | {which} | {} | {} | {} | {rr} | {rp} | {checked} |",
-                    rate.map(fmt_rate).unwrap_or("—".into()),
-                    per.map(fmt_rate).unwrap_or("—".into()),
-                    share.map(|s| format!("{s:.0}")).unwrap_or("—".into()),
-                );
-            }
-        }
-        md.push_str(
-            "\nEvery run:\n\n| window | impl | run | deliveries/s | deliveries/CPU-s | CPU% | published | lost | dup | missing | stalled | server |\n\
-             |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
-        );
-        for (w, runs) in windows.iter().zip(&all) {
-            for (i, which) in impls.iter().enumerate() {
-                for (k, r) in runs[i].iter().enumerate() {
-                    let _ = writeln!(
-                        md,
-                        "| {w} | {which} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | `{}` |",
-                        k + 1,
-                        fmt_rate(r.rate),
-                        fmt_rate(r.per_cpu()),
-                        r.cpu_secs / r.window_secs * 100.0,
-                        r.published,
-                        r.lost,
-                        r.duplicates,
-                        r.missing,
-                        if r.stalled { "yes" } else { "no" },
-                        r.server,
-                    );
-                }
-            }
-        }
-        println!("{md}");
-        write_out(&out, &md);
-    }
 // --- `--runtimes tokio,smol,async-std`: on each runtime, NextRush's adapter
 // against the tungstenite server on that same runtime (tokio-tungstenite on
 // tokio, async-tungstenite on smol and async-std), same cells and load as
@@ -958,4 +720,242 @@ fn runtimes(args: &Args, list: &str) {
     }
     println!("{md}");
     write_out(&out, &md);
+}
+
+/// `run --fanout`: `fanout_server` × `fanout`, one publisher to N subscribers.
+mod fanout {
+    use super::*;
+
+    pub(super) const IMPLS: [&str; 3] = ["nextrush", "tungstenite", "tungstenite-mpsc"];
+
+    struct Cfg {
+        subscribers: usize,
+        size: usize,
+        duration: f64,
+        warmup: f64,
+        threads: usize,
+        rate: String,
+    }
+
+    #[derive(Clone, Debug, Default)]
+    struct Run {
+        rate: f64,
+        deliveries: u64,
+        cpu_secs: f64,
+        window_secs: f64,
+        published: u64,
+        lost: u64,
+        duplicates: u64,
+        missing: u64,
+        stalled: bool,
+        server: String,
+    }
+
+    impl Run {
+        fn per_cpu(&self) -> f64 {
+            if self.cpu_secs > 0.0 { self.deliveries as f64 / self.cpu_secs } else { f64::NAN }
+        }
+        fn clean(&self) -> bool {
+            self.lost == 0
+                && self.duplicates == 0
+                && self.missing == 0
+                && !self.stalled
+                && self.server.starts_with("dropped=0")
+        }
+    }
+
+    // `fanout` is waited for on every path past the spawn.
+    #[allow(clippy::zombie_processes)]
+    fn measure(which: &str, window: usize, cfg: &Cfg) -> Option<Run> {
+        let server = Server::start_bin("fanout_server", which);
+        let tck = clk_tck();
+        let mut load = Command::new(bin("fanout"))
+            .args(["--url", &format!("ws://{}/room", server.addr)])
+            .args(["--subscribers", &cfg.subscribers.to_string()])
+            .args(["--size", &cfg.size.to_string()])
+            .args(["--window", &window.to_string()])
+            .args(["--rate", &cfg.rate])
+            .args(["--duration", &cfg.duration.to_string()])
+            .args(["--warmup", &cfg.warmup.to_string()])
+            .args(["--threads", &cfg.threads.to_string()])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| die(&format!("spawn fanout: {e}")));
+        let dog = watchdog(load.id(), Duration::from_secs_f64(cfg.duration + cfg.warmup + 90.0));
+        let out = BufReader::new(load.stdout.take().unwrap());
+        let (mut t0, mut t1) = (None, None);
+        let mut run = None;
+        let mut server_text = String::from("?");
+        for line in out.lines() {
+            let Ok(line) = line else { break };
+            match line.as_str() {
+                "window start" => t0 = cpu_ticks(server.pid()),
+                "window end" => t1 = cpu_ticks(server.pid()),
+                l if l.starts_with("result ") => {
+                    let field = |name: &str| -> Option<f64> {
+                        l.split_whitespace().find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))?.parse().ok()
+                    };
+                    run = Some(Run {
+                        rate: field("rate")?,
+                        deliveries: field("deliveries")? as u64,
+                        window_secs: field("seconds")?,
+                        published: field("published")? as u64,
+                        lost: field("lost")? as u64,
+                        duplicates: field("duplicates")? as u64,
+                        missing: field("missing")? as u64,
+                        stalled: field("stalled")? != 0.0,
+                        ..Run::default()
+                    });
+                }
+                l if l.starts_with("server ") => server_text = l["server ".len()..].to_owned(),
+                _ => {}
+            }
+        }
+        let status = load.wait();
+        dog.store(false, Ordering::SeqCst);
+        server.stop();
+        if !status.map(|s| s.success()).unwrap_or(false) {
+            eprintln!("fanout failed for {which} window {window}");
+            return None;
+        }
+        let mut run = run?;
+        run.cpu_secs = (t1? - t0?) as f64 / tck;
+        run.server = server_text;
+        Some(run)
+    }
+
+    pub(super) fn run(args: &Args) {
+        let impls: Vec<String> = args.list("impls", &IMPLS.map(str::to_owned));
+        let windows: Vec<usize> = args.list("window", &[1, 16, 64, 256]);
+        let cfg = Cfg {
+            subscribers: args.get("subscribers", 1000),
+            size: args.get("size", 64),
+            duration: args.get("duration", 5.0),
+            warmup: args.get("warmup", 1.0),
+            threads: args.get("threads", 1),
+            rate: args.str("rate").unwrap_or("max").to_owned(),
+        };
+        let repeat: usize = args.get("repeat", 3).max(1);
+        let out = args.str("out").map(str::to_owned).unwrap_or_else(|| format!("{}/fanout.md", results_dir()));
+        let notes = machine_notes();
+        let started = Instant::now();
+        let total = windows.len() * impls.len() * repeat;
+        let mut done = 0;
+        // runs[window][impl] = the repetitions.
+        let mut all: Vec<Vec<Vec<Run>>> = Vec::new();
+        for &window in &windows {
+            let mut runs: Vec<Vec<Run>> = vec![Vec::new(); impls.len()];
+            for _ in 0..repeat {
+                // Interleaved, so drifts in the machine's other load hit all alike.
+                for (i, which) in impls.iter().enumerate() {
+                    let r = measure(which, window, &cfg);
+                    done += 1;
+                    match &r {
+                        Some(r) => eprintln!(
+                            "[{done}/{total} {:.0}s] {which:>16} window={window:<4}: {:>9} deliveries/s, server CPU {:>5.1}%, \
+                             {:>9} deliveries/CPU-s; published {} lost {} dup {} missing {} stalled {} server {}",
+                            started.elapsed().as_secs_f64(),
+                            fmt_rate(r.rate),
+                            r.cpu_secs / r.window_secs * 100.0,
+                            fmt_rate(r.per_cpu()),
+                            r.published,
+                            r.lost,
+                            r.duplicates,
+                            r.missing,
+                            r.stalled,
+                            r.server,
+                        ),
+                        None => eprintln!("[{done}/{total}] {which} window {window}: FAILED"),
+                    }
+                    runs[i].extend(r);
+                }
+            }
+            all.push(runs);
+        }
+
+        let mut md = String::from("# Fan-out benchmark: one publisher, one room\n\n");
+        md.push_str(&notes);
+        let rate_note = if cfg.rate == "max" {
+            "closed loop: the publisher keeps `window` messages not yet received by every subscriber".to_owned()
+        } else {
+            format!("open loop at {} messages/s", cfg.rate)
+        };
+        let _ = writeln!(
+            md,
+            "- {} subscribers + 1 publisher on one room, {}-byte binary messages, {rate_note}; {} s measured after \
+             {} s warm-up, {} run(s) per impl (median shown), a fresh server process per run, impls interleaved; \
+             load generator (`fanout`): {} worker thread(s); servers: tokio current-thread runtime (1 thread), \
+             no compression, no heartbeats\n",
+            cfg.subscribers, cfg.size, cfg.duration, cfg.warmup, repeat, cfg.threads
+        );
+        let _ = writeln!(
+            md,
+            "deliveries/s = messages received per second, summed over all subscribers; deliveries/CPU-s = deliveries \
+             per second of server CPU (utime+stime from /proc); CPU% = server CPU use in the window (100% = its one \
+             thread busy). nr÷ = NextRush's figure divided by this impl's (> 1: NextRush better). Checked = every \
+             run had no lost, duplicated or missing message and the server reported `dropped=0`.\n"
+        );
+        let nr = impls.iter().position(|i| i == "nextrush");
+        let med = |runs: &[Run], f: &dyn Fn(&Run) -> f64| -> Option<f64> {
+            (!runs.is_empty()).then(|| median(runs.iter().map(f).collect()))
+        };
+        md.push_str(
+            "| window | impl | deliveries/s | deliveries/CPU-s | CPU% | nr÷ deliveries/s | nr÷ deliveries/CPU-s | checked |\n\
+             |---:|---|---:|---:|---:|---:|---:|---|\n",
+        );
+        for (w, runs) in windows.iter().zip(&all) {
+            for (i, which) in impls.iter().enumerate() {
+                let r = &runs[i];
+                let rate = med(r, &|x| x.rate);
+                let per = med(r, &|x| x.per_cpu());
+                let share = med(r, &|x| x.cpu_secs / x.window_secs * 100.0);
+                let (rr, rp) = match nr {
+                    Some(n) if n != i => {
+                        (ratio(med(&runs[n], &|x| x.rate), rate), ratio(med(&runs[n], &|x| x.per_cpu()), per))
+                    }
+                    _ => ("".into(), "".into()),
+                };
+                let checked = if r.is_empty() {
+                    "no run".to_owned()
+                } else if r.iter().all(Run::clean) {
+                    format!("yes ({}/{})", r.len(), repeat)
+                } else {
+                    "**no**, see runs".to_owned()
+                };
+                let _ = writeln!(
+                    md,
+                    "| {w} | {which} | {} | {} | {} | {rr} | {rp} | {checked} |",
+                    rate.map(fmt_rate).unwrap_or("—".into()),
+                    per.map(fmt_rate).unwrap_or("—".into()),
+                    share.map(|s| format!("{s:.0}")).unwrap_or("—".into()),
+                );
+            }
+        }
+        md.push_str(
+            "\nEvery run:\n\n| window | impl | run | deliveries/s | deliveries/CPU-s | CPU% | published | lost | dup | missing | stalled | server |\n\
+             |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
+        );
+        for (w, runs) in windows.iter().zip(&all) {
+            for (i, which) in impls.iter().enumerate() {
+                for (k, r) in runs[i].iter().enumerate() {
+                    let _ = writeln!(
+                        md,
+                        "| {w} | {which} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | `{}` |",
+                        k + 1,
+                        fmt_rate(r.rate),
+                        fmt_rate(r.per_cpu()),
+                        r.cpu_secs / r.window_secs * 100.0,
+                        r.published,
+                        r.lost,
+                        r.duplicates,
+                        r.missing,
+                        if r.stalled { "yes" } else { "no" },
+                        r.server,
+                    );
+                }
+            }
+        }
+        println!("{md}");
+        write_out(&out, &md);
+    }
 }
