@@ -7,7 +7,9 @@
 //! `nextrush_proto::Connection`, timers, events), the [`WebSocket`] handle,
 //! the server [`App`] (routing, admission, events, stats, shutdown) and the
 //! [`Client`] with reconnection. An adapter implements [`Runtime`] (clock,
-//! timer, spawn, TCP) and [`WrapIo`] for its byte streams.
+//! timer, spawn, TCP) and [`WrapIo`] for its byte streams, and, for
+//! `wss://`, [`TlsConnect`] and [`TlsAccept`] for its TLS flavour (see
+//! [`tls`]).
 #![forbid(unsafe_code)]
 
 mod client;
@@ -19,6 +21,7 @@ mod runtime;
 mod server;
 mod socket;
 mod stats;
+pub mod tls;
 
 pub use client::{Backoff, Client, ClientOptions, ReconnectEvent, ReconnectOptions, ReconnectingClient};
 pub use error::Error;
@@ -26,6 +29,7 @@ pub use runtime::{Listener, Runtime, Timer, Transport, WrapIo};
 pub use server::{App, BoxError, Options, Request, ServerEvent, Upgrade, Verified};
 pub use socket::{Event, Metadata, SlowConsumer, WebSocket, WsReader, WsWriter};
 pub use stats::StatsSnapshot;
+pub use tls::{TlsAccept, TlsConnect, TlsConnector};
 
 pub use bytes::Bytes;
 pub use nextrush_proto as proto;

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use bytes::BytesMut;
 use http::HeaderMap;
@@ -30,12 +31,19 @@ pub(super) struct Admitted {
     slot: Slot,
 }
 
-/// Reads the upgrade request, answers it, and runs the connection.
-pub(super) async fn serve_connection<R: Runtime, T: Transport>(app: &App<R>, io: T, peer: Option<SocketAddr>) {
+/// Reads the upgrade request, answers it, and runs the connection. The
+/// handshake timeout counts from `started` (before the TLS handshake, if
+/// any).
+pub(super) async fn serve_connection<R: Runtime, T: Transport>(
+    app: &App<R>,
+    io: T,
+    peer: Option<SocketAddr>,
+    started: Instant,
+) {
     // The handshake is boxed: its state (buffers, the request, the decision)
     // is freed once it is done, instead of sizing this future, which lives
     // as long as the connection.
-    let Some(open) = Box::pin(handshake(app, io, peer)).await else {
+    let Some(open) = Box::pin(handshake(app, io, peer, started)).await else {
         return;
     };
     let (reason, handler_error) = open.task.await;
@@ -43,13 +51,18 @@ pub(super) async fn serve_connection<R: Runtime, T: Transport>(app: &App<R>, io:
 }
 
 /// The opening handshake: read, decide, answer; then build the connection.
-async fn handshake<R: Runtime, T: Transport>(app: &App<R>, mut io: T, peer: Option<SocketAddr>) -> Option<Open<R, T>> {
-    let incoming = read_request(app, &mut io).await?;
+async fn handshake<R: Runtime, T: Transport>(
+    app: &App<R>,
+    mut io: T,
+    peer: Option<SocketAddr>,
+    started: Instant,
+) -> Option<Open<R, T>> {
+    let incoming = read_request(app, &mut io, started).await?;
     let leftover = incoming.leftover;
     let admitted = match admit(app, incoming.request, peer).await {
         Ok(admitted) => admitted,
         Err(rejection) => {
-            reject(app, &mut io, &rejection).await;
+            reject(app, &mut io, &rejection, "").await;
             return None;
         }
     };
@@ -70,15 +83,17 @@ async fn handshake<R: Runtime, T: Transport>(app: &App<R>, mut io: T, peer: Opti
 }
 
 /// Reads until a complete request, answering malformed ones.
-async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T) -> Option<Incoming> {
+async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, started: Instant) -> Option<Incoming> {
     let rt = &app.inner.rt;
-    let mut handshake = ServerHandshake::new(app.inner.options.handshake.clone(), rt.now());
+    let mut handshake = ServerHandshake::new(app.inner.options.handshake.clone(), started);
     let mut timer = rt.timer();
     let mut buf = BytesMut::new();
+    let mut first_byte = None;
     loop {
         let outcome = read_until(rt, &mut timer, io, &mut buf, handshake.poll_timeout()).await;
         let result = match outcome {
             Ok(ReadOutcome::Data(n)) => {
+                first_byte = first_byte.or(buf.first().copied());
                 Stats::add(&app.inner.stats.bytes_received, n as u64);
                 let result = handshake.receive(&buf);
                 buf.clear();
@@ -92,7 +107,13 @@ async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T) -> Opt
             Ok(None) => {}
             Err(error) => {
                 tracing::debug!(%error, "bad upgrade request");
-                reject(app, io, &error.rejection()).await;
+                // A TLS ClientHello starts with a handshake record (0x16).
+                let hint = if first_byte == Some(0x16) {
+                    " (a TLS handshake: wss:// sent to a plain ws:// port?)"
+                } else {
+                    ""
+                };
+                reject(app, io, &error.rejection(), hint).await;
                 return None;
             }
         }
@@ -155,9 +176,12 @@ fn negotiate_deflate(
     }
 }
 
-async fn reject<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, rejection: &Rejection) {
+/// Answers `rejection` and closes; `hint` (empty or starting with a space)
+/// is added to the event's message.
+async fn reject<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, rejection: &Rejection, hint: &str) {
     Stats::add(&app.inner.stats.rejected, 1);
-    app.emit(&ServerEvent::Error { id: None, message: format!("handshake rejected with {}", rejection.status()) });
+    let message = format!("handshake rejected with {}{hint}", rejection.status());
+    app.emit(&ServerEvent::Error { id: None, message });
     let bytes = rejection.to_bytes();
     if write_all(io, &bytes).await.is_ok() {
         Stats::add(&app.inner.stats.bytes_sent, bytes.len() as u64);
