@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::BytesMut;
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use nextrush_proto::handshake::{Incoming, Rejection, ServerHandshake, ServerPolicy, accept_response};
 use nextrush_proto::{Connection, Role};
 
@@ -17,6 +17,12 @@ use crate::io::{ReadOutcome, read_until, write_all};
 use crate::runtime::{Runtime, Transport};
 use crate::socket::{Info, Outbound, Shared, WebSocket};
 use crate::stats::Stats;
+
+/// The first byte of a TLS handshake record, as a ClientHello starts.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// What a rejected TLS ClientHello adds to the error event.
+const TLS_ON_PLAIN_PORT: &str = " (a TLS handshake: wss:// sent to a plain ws:// port?)";
 
 /// An accepted upgrade: everything needed to start the connection.
 pub(super) struct Admitted {
@@ -88,13 +94,20 @@ async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, starte
     let mut handshake = ServerHandshake::new(app.inner.options.handshake.clone(), started);
     let mut timer = rt.timer();
     let mut buf = BytesMut::new();
-    let mut first_byte = None;
+    let mut first_read = true;
     loop {
         let outcome = read_until(rt, &mut timer, io, &mut buf, handshake.poll_timeout()).await;
         let result = match outcome {
             Ok(ReadOutcome::Data(n)) => {
-                first_byte = first_byte.or(buf.first().copied());
                 Stats::add(&app.inner.stats.bytes_received, n as u64);
+                if std::mem::take(&mut first_read) && buf.first() == Some(&TLS_HANDSHAKE_RECORD) {
+                    // A TLS ClientHello on a plain port: it holds no end of
+                    // an HTTP head to wait for, so answer now, in plain HTTP
+                    // (which the client's TLS library reports as "not TLS").
+                    let rejection = Rejection::new(StatusCode::BAD_REQUEST).with_body("this port does not speak TLS\n");
+                    reject(app, io, &rejection, TLS_ON_PLAIN_PORT).await;
+                    return None;
+                }
                 let result = handshake.receive(&buf);
                 buf.clear();
                 result
@@ -107,13 +120,7 @@ async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, starte
             Ok(None) => {}
             Err(error) => {
                 tracing::debug!(%error, "bad upgrade request");
-                // A TLS ClientHello starts with a handshake record (0x16).
-                let hint = if first_byte == Some(0x16) {
-                    " (a TLS handshake: wss:// sent to a plain ws:// port?)"
-                } else {
-                    ""
-                };
-                reject(app, io, &error.rejection(), hint).await;
+                reject(app, io, &error.rejection(), "").await;
                 return None;
             }
         }
