@@ -57,8 +57,8 @@ pub use nextrush_driver::{
 pub mod tls {
     pub use nextrush_driver::compat::{ClientTlsStream, ServerTlsStream};
     pub use nextrush_driver::tls::{
-        ALPN_HTTP_11, SystemRoots, client_config, explain, rustls, server_config, server_config_from_pem_files,
-        server_name, system_roots,
+        ALPN_HTTP_11, SystemRoots, client_config, explain, roots_from_pem_file, rustls, server_config,
+        server_config_from_pem_files, server_name, system_roots,
     };
 }
 

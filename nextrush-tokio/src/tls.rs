@@ -22,8 +22,8 @@ use tokio_rustls::rustls::{ClientConfig, ServerConfig};
 use tokio_rustls::{TlsAcceptor, TlsConnector, client, server};
 
 pub use nextrush_driver::tls::{
-    ALPN_HTTP_11, SystemRoots, client_config, explain, rustls, server_config, server_config_from_pem_files,
-    server_name, system_roots,
+    ALPN_HTTP_11, SystemRoots, client_config, explain, roots_from_pem_file, rustls, server_config,
+    server_config_from_pem_files, server_name, system_roots,
 };
 pub use tokio_rustls;
 

@@ -36,8 +36,8 @@ use bytes::BytesMut;
 pub use ::rustls;
 #[cfg(feature = "rustls")]
 pub use rustls_support::{
-    ALPN_HTTP_11, SystemRoots, client_config, explain, server_config, server_config_from_pem_files, server_name,
-    system_roots,
+    ALPN_HTTP_11, SystemRoots, client_config, explain, roots_from_pem_file, server_config,
+    server_config_from_pem_files, server_name, system_roots,
 };
 
 use crate::runtime::Transport;

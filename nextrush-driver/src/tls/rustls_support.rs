@@ -80,6 +80,26 @@ pub fn server_config_from_pem_files(
     server_config(certs, key).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// The certificates of a PEM file (a private CA, a bundle) as trusted
+/// roots, for [`client_config`].
+///
+/// # Errors
+/// The file cannot be read, or holds no certificate rustls can use as a
+/// root; the message names the file.
+pub fn roots_from_pem_file(ca_file: impl AsRef<Path>) -> io::Result<RootCertStore> {
+    let ca_file = ca_file.as_ref();
+    let certs = CertificateDer::pem_file_iter(ca_file)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", ca_file.display())))?;
+    let mut roots = RootCertStore::empty();
+    let (added, _unusable) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        let message = format!("{}: no usable PEM certificate in it", ca_file.display());
+        return Err(io::Error::new(io::ErrorKind::InvalidData, message));
+    }
+    Ok(roots)
+}
+
 /// The TLS server name for a URL host: a DNS name (sent as SNI and matched
 /// against the certificate) or an IP address (matched against the
 /// certificate's IP addresses; no SNI).
