@@ -43,7 +43,7 @@ where
 
     async fn connect(&self, host: &str, stream: TokioIo<S>) -> io::Result<Self::Io> {
         let name = server_name(host)?;
-        match TlsConnector::connect(self, name, stream.0).await {
+        match Self::connect(self, name, stream.0).await {
             Ok(tls) => Ok(TokioIo(tls)),
             Err(error) => Err(explain(error, Role::Client)),
         }
@@ -57,7 +57,7 @@ where
     type Io = ClientTlsStream<S>;
 
     async fn connect(&self, host: &str, stream: TokioIo<S>) -> io::Result<Self::Io> {
-        TlsConnect::connect(&TlsConnector::from(Arc::clone(self)), host, stream).await
+        TlsConnect::connect(&TlsConnector::from(self.clone()), host, stream).await
     }
 }
 
@@ -79,7 +79,7 @@ where
     type Io = ServerTlsStream<S>;
 
     async fn accept(&self, stream: TokioIo<S>) -> io::Result<Self::Io> {
-        match TlsAcceptor::accept(self, stream.0).await {
+        match Self::accept(self, stream.0).await {
             Ok(tls) => Ok(TokioIo(tls)),
             Err(error) => Err(explain(error, Role::Server)),
         }
@@ -93,6 +93,6 @@ where
     type Io = ServerTlsStream<S>;
 
     async fn accept(&self, stream: TokioIo<S>) -> io::Result<Self::Io> {
-        TlsAccept::accept(&TlsAcceptor::from(Arc::clone(self)), stream).await
+        TlsAccept::accept(&TlsAcceptor::from(self.clone()), stream).await
     }
 }

@@ -16,7 +16,7 @@
 //! `futures-rustls` for async-std and smol, written once in
 //! [`compat`](crate::compat)) behind their `rustls` feature, for
 //! `Arc<rustls::ClientConfig>`, `Arc<rustls::ServerConfig>`, the flavour's
-//! own connector and acceptor types, and [`SystemRoots`] (the client
+//! own connector and acceptor types, and `SystemRoots` (the client
 //! default). The rustls helpers they share (configurations, PEM files,
 //! error hints) live here behind this crate's `rustls` feature.
 
@@ -45,10 +45,11 @@ use crate::runtime::Transport;
 /// Opens client TLS sessions over streams of type `S` (a runtime's TCP
 /// stream, as a [`Transport`]).
 ///
-/// Implemented by the adapters for `Arc<rustls::ClientConfig>` (a private
-/// CA, pinned certificates, client certificates: whatever the config says),
-/// for their TLS flavour's connector type, and for [`SystemRoots`]. Give one
-/// to a client with [`Client::with_tls`](crate::Client::with_tls).
+/// Implemented by the adapters (with their `rustls` feature) for
+/// `Arc<rustls::ClientConfig>` (a private CA, pinned certificates, client
+/// certificates: whatever the config says), for their TLS flavour's
+/// connector type, and for `SystemRoots`. Give one to a client with
+/// [`Client::with_tls`](crate::Client::with_tls).
 pub trait TlsConnect<S>: Send + Sync + 'static {
     /// The encrypted stream.
     type Io: Transport;
