@@ -183,15 +183,11 @@ impl<R: Runtime> Client<R> {
 
     /// Uses `connector` for `wss://` URLs: with the adapters' `rustls`
     /// feature, an `Arc<rustls::ClientConfig>` (a private CA, pinned
-    /// certificates, a client certificate) or the TLS flavour's own
-    /// connector type. SNI and the certificate check use the URL's host.
-    ///
-    /// ```ignore
-    /// let mut roots = rustls::RootCertStore::empty();
-    /// roots.add(my_ca_der)?;
-    /// let client = Client::default().with_tls(nextrush_tokio::tls::client_config(roots)?);
-    /// let ws = client.connect("wss://internal.example:8443/feed").await?;
-    /// ```
+    /// certificates, a client certificate: build one with the adapter's
+    /// `tls::client_config(roots)`, and `tls::roots_from_pem_file` for a CA
+    /// file) or the TLS flavour's own connector type. SNI and the
+    /// certificate check use the URL's host. Clones of this client, and the
+    /// [`ReconnectingClient`]s built on it, use the same connector.
     #[must_use]
     pub fn with_tls(mut self, connector: impl TlsConnect<R::TcpStream>) -> Self {
         self.tls = Some(TlsConnector::new(connector));
