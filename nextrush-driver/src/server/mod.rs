@@ -59,8 +59,8 @@ pub enum ServerEvent {
         /// The peer's close reason, if any.
         reason: String,
     },
-    /// Something failed: a rejected handshake, a protocol error, a handler
-    /// error or panic.
+    /// Something failed: a failed TLS handshake, a rejected handshake, a
+    /// protocol error, a handler error or panic.
     Error {
         /// The connection's id, when there is one.
         id: Option<u64>,
