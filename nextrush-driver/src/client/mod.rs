@@ -360,7 +360,7 @@ async fn read_response<R: Runtime, T: Transport>(
 
 /// Whether an answer starting with `byte` is a TLS record (an alert or a
 /// handshake) rather than HTTP: a TLS server's reply to plain text.
-pub(crate) fn looks_like_tls(byte: Option<u8>) -> bool {
+fn looks_like_tls(byte: Option<u8>) -> bool {
     matches!(byte, Some(0x15 | 0x16))
 }
 

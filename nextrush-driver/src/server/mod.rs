@@ -317,11 +317,14 @@ impl<R: Runtime> App<R> {
         // Boxed: the TLS handshake's state is freed once it is done instead
         // of sizing the future that lives as long as the connection.
         let accepted = Box::pin(with_deadline(rt, started + timeout, tls.accept(io))).await;
-        let peer = peer_addr.map_or_else(String::new, |addr| format!(" with {addr}"));
-        let message = match accepted {
+        let failure = match accepted {
             Some(Ok(io)) => return handshake::serve_connection(self, io, peer_addr, started).await,
-            Some(Err(error)) => format!("TLS handshake{peer} failed: {error}"),
-            None => format!("TLS handshake{peer} timed out after {timeout:?}"),
+            Some(Err(error)) => format!("failed: {error}"),
+            None => format!("timed out after {timeout:?}"),
+        };
+        let message = match peer_addr {
+            Some(addr) => format!("TLS handshake with {addr} {failure}"),
+            None => format!("TLS handshake {failure}"),
         };
         tracing::debug!(%message);
         Stats::add(&self.inner.stats.errors, 1);
