@@ -11,9 +11,13 @@
 //! * a peer that opens TCP and says nothing is dropped at the handshake
 //!   timeout;
 //! * the reconnecting client works over wss across a server restart on the
-//!   same port.
+//!   same port;
+//! * the default client trusts the system's roots (`SSL_CERT_FILE` pointed
+//!   at the test CA, in a child process), and without any roots fails with a
+//!   TLS error that says so while `ws://` still works.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -60,6 +64,53 @@ impl Ca {
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
         server_config(chain, key).expect("server configuration")
     }
+}
+
+impl Ca {
+    /// Writes `ca.pem`, and `server.pem` + `server.key` for `names`, to `dir`.
+    fn write_pem(&self, dir: &Path, names: &[&str]) {
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let params = CertificateParams::new(names).expect("leaf parameters");
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &self.issuer).expect("leaf certificate");
+        std::fs::create_dir_all(dir).expect("PEM directory");
+        std::fs::write(dir.join("ca.pem"), self.issuer.pem()).expect("write ca.pem");
+        std::fs::write(dir.join("server.pem"), cert.pem()).expect("write server.pem");
+        std::fs::write(dir.join("server.key"), key.serialize_pem()).expect("write server.key");
+    }
+}
+
+/// Set in a child test process: the test it is to run.
+const CHILD: &str = "NEXTRUSH_TLS_CHILD";
+/// Set in a child test process: where the PEM files are.
+const CHILD_DIR: &str = "NEXTRUSH_TLS_DIR";
+
+/// Runs test `name` again in a child process whose system roots are
+/// `SSL_CERT_FILE=ca.pem` of a fresh CA (`installed`) or a missing file, with
+/// the CA's PEM files in [`CHILD_DIR`]. Returns the directory in the child
+/// (which then runs the test's body), `None` in the parent (after checking
+/// that the child passed).
+fn in_child_with_roots(name: &str, installed: bool) -> Option<PathBuf> {
+    if std::env::var(CHILD).as_deref() == Ok(name) {
+        return Some(PathBuf::from(std::env::var_os(CHILD_DIR).expect("the PEM directory")));
+    }
+    let dir = std::env::temp_dir().join(format!("nextrush-tls-{}-{}", std::process::id(), name.replace("::", "-")));
+    Ca::new("system CA").write_pem(&dir, LOCAL);
+    let roots = dir.join(if installed { "ca.pem" } else { "missing.pem" });
+    let output = std::process::Command::new(std::env::current_exe().expect("the test binary"))
+        .args([name, "--exact", "--test-threads=1"])
+        .env(CHILD, name)
+        .env(CHILD_DIR, &dir)
+        .env("SSL_CERT_FILE", roots)
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .expect("run the child test");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let report = format!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "child {name} failed:\n{report}");
+    assert!(stdout.contains("1 passed"), "child {name} ran no test:\n{report}");
+    None
 }
 
 /// The names a local test server's certificate is for.
@@ -172,13 +223,14 @@ macro_rules! tls_suite {
             use std::time::Duration;
 
             use $krate::tls::rustls::ServerConfig;
+            use $krate::tls::server_config_from_pem_files;
             use $krate::{
                 App, Client, CloseCode, Error, Message, Options, ReconnectEvent, ReconnectOptions,
                 ReconnectingClient, ServerEvent,
             };
 
             use super::$exec as exec;
-            use super::{Ca, Events, LIMIT, LOCAL, payload};
+            use super::{Ca, Events, LIMIT, LOCAL, in_child_with_roots, payload};
 
             /// A running server and the error events it reported.
             struct Server {
@@ -374,6 +426,47 @@ macro_rules! tls_suite {
                     drop(silent);
                     echo_round_trip(&Client::default().with_tls(ca.client()), &server.url("localhost")).await;
                     server.app.shutdown(Duration::from_millis(200)).await;
+                });
+            }
+
+            #[test]
+            fn default_client_trusts_the_system_roots() {
+                let name = concat!(stringify!($module), "::default_client_trusts_the_system_roots");
+                let Some(dir) = in_child_with_roots(name, true) else { return };
+                exec::block_on(async {
+                    let config = server_config_from_pem_files(dir.join("server.pem"), dir.join("server.key"))
+                        .expect("server configuration from PEM files");
+                    let server = start_tls(config).await;
+                    let mut ws = $krate::connect(&server.url("localhost")).await.expect("connect with system roots");
+                    ws.send("trusted").await.expect("send");
+                    assert_eq!(ws.recv().await.expect("recv"), Some(Message::text("trusted")));
+                    server.app.shutdown(Duration::from_millis(100)).await;
+                });
+            }
+
+            #[test]
+            fn no_system_roots_is_a_clear_tls_error() {
+                let name = concat!(stringify!($module), "::no_system_roots_is_a_clear_tls_error");
+                let Some(dir) = in_child_with_roots(name, false) else { return };
+                exec::block_on(async {
+                    let config = server_config_from_pem_files(dir.join("server.pem"), dir.join("server.key"))
+                        .expect("server configuration from PEM files");
+                    let server = start_tls(config).await;
+                    let error = exec::timeout(LIMIT, $krate::connect(&server.url("localhost")))
+                        .await
+                        .expect("no hang")
+                        .expect_err("no roots, no trust");
+                    assert!(matches!(error, Error::Tls(_)), "expected Error::Tls, got {error:?}");
+                    assert!(error.to_string().contains("no system root certificates found"), "{error}");
+                    assert!(error.to_string().contains("ca-certificates"), "{error}");
+                    // ws:// does not care.
+                    let plain = start("127.0.0.1:0", None, Options::default()).await.expect("bind");
+                    let url = format!("ws://127.0.0.1:{}/echo", plain.addr.port());
+                    let mut ws = $krate::connect(&url).await.expect("ws:// without roots");
+                    ws.send("plain").await.expect("send");
+                    assert_eq!(ws.recv().await.expect("recv"), Some(Message::text("plain")));
+                    server.app.shutdown(Duration::from_millis(100)).await;
+                    plain.app.shutdown(Duration::from_millis(100)).await;
                 });
             }
 
