@@ -110,3 +110,77 @@ pub fn vm_rss(pid: u32) -> Option<u64> {
 
 /// The implementations under test, in table order.
 pub const IMPLS: [&str; 3] = ["nextrush", "fastwebsockets", "tungstenite"];
+
+/// TLS material for the wss rows: a CA and a server certificate for
+/// `localhost` and `127.0.0.1`, made with rcgen on first use and kept in
+/// `target/bench-tls/` (so that `echo_server --tls` and `load --tls`,
+/// separate processes, share it).
+pub mod tls {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use nextrush_tokio::tls::rustls::pki_types::pem::PemObject;
+    use nextrush_tokio::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use nextrush_tokio::tls::rustls::{ClientConfig, RootCertStore, ServerConfig};
+    use nextrush_tokio::tls::{client_config, server_config};
+
+    use super::die;
+
+    fn dir() -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/bench-tls"))
+    }
+
+    /// Makes the CA and the server certificate unless they exist.
+    pub fn ensure() {
+        let dir = dir();
+        if dir.join("server.key").exists() {
+            return;
+        }
+        let made = (|| -> Result<(), Box<dyn std::error::Error>> {
+            use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+            let mut ca = CertificateParams::new(Vec::<String>::new())?;
+            ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            ca.distinguished_name.push(DnType::CommonName, "nextrush bench CA");
+            let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+            let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+            let key = KeyPair::generate()?;
+            let cert = leaf.signed_by(&key, &ca)?;
+            std::fs::create_dir_all(&dir)?;
+            let tmp = dir.join(format!("tmp-{}", std::process::id()));
+            std::fs::create_dir_all(&tmp)?;
+            std::fs::write(tmp.join("ca.pem"), ca.pem())?;
+            std::fs::write(tmp.join("server.pem"), cert.pem())?;
+            std::fs::write(tmp.join("server.key"), key.serialize_pem())?;
+            // The key last: its presence means the set is complete.
+            for name in ["ca.pem", "server.pem", "server.key"] {
+                std::fs::rename(tmp.join(name), dir.join(name))?;
+            }
+            std::fs::remove_dir(&tmp)?;
+            Ok(())
+        })();
+        if let Err(e) = made {
+            die(&format!("making TLS material in {}: {e}", dir.display()));
+        }
+    }
+
+    /// The server's configuration (ALPN http/1.1, ring), shared by every
+    /// implementation under test.
+    pub fn server() -> Arc<ServerConfig> {
+        ensure();
+        let dir = dir();
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+            .and_then(|certs| certs.collect())
+            .unwrap_or_else(|e| die(&format!("server.pem: {e}")));
+        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap_or_else(|e| die(&format!("server.key: {e}")));
+        server_config(chain, key).unwrap_or_else(|e| die(&format!("server config: {e}")))
+    }
+
+    /// The load generator's configuration: trusts the bench CA.
+    pub fn client() -> Arc<ClientConfig> {
+        ensure();
+        let ca = CertificateDer::from_pem_file(dir().join("ca.pem")).unwrap_or_else(|e| die(&format!("ca.pem: {e}")));
+        let mut roots = RootCertStore::empty();
+        roots.add(ca).unwrap_or_else(|e| die(&format!("ca.pem: {e}")));
+        client_config(roots).unwrap_or_else(|e| die(&format!("client config: {e}")))
+    }
+}

@@ -3,6 +3,8 @@
 //! `load --url ws://127.0.0.1:PORT --connections N --size BYTES --inflight K --duration SECS
 //!       [--warmup SECS] [--threads T]`
 //! `load --url ws://127.0.0.1:PORT --idle N`
+//! `load --url wss://localhost:PORT --tls ...`: the same over TLS (tokio-rustls,
+//! ring, trusting the bench CA of `nextrush_bench::tls`).
 //!
 //! The client is a minimal hand-written RFC 6455 client, the cheapest per
 //! message we could make and the same for every server: each connection
@@ -23,8 +25,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use nextrush_bench::{Args, die, raise_nofile};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use nextrush_tokio::tls::tokio_rustls::TlsConnector;
+use nextrush_tokio::tls::tokio_rustls::rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// A connection's byte stream: TCP, or TLS over TCP.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+type BoxStream = Box<dyn Stream>;
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -149,28 +158,44 @@ struct Target {
     addr: String,
     host_header: String,
     path: String,
+    /// For wss://: the connector and the server name.
+    tls: Option<(TlsConnector, ServerName<'static>)>,
 }
 
 fn parse_url(url: &str) -> Target {
-    let rest = url.strip_prefix("ws://").unwrap_or_else(|| die("--url must start with ws://"));
+    let (rest, secure) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+        (Some(rest), _) => (rest, false),
+        (_, Some(rest)) => (rest, true),
+        _ => die("--url must start with ws:// or wss://"),
+    };
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    Target { addr: host.to_owned(), host_header: host.to_owned(), path: path.to_owned() }
+    let tls = secure.then(|| {
+        let name = host.rsplit_once(':').map_or(host, |(name, _)| name).to_owned();
+        let name = ServerName::try_from(name).unwrap_or_else(|_| die("bad host name in --url"));
+        (TlsConnector::from(nextrush_bench::tls::client()), name)
+    });
+    Target { addr: host.to_owned(), host_header: host.to_owned(), path: path.to_owned(), tls }
 }
 
-/// TCP connect plus opening handshake; returns the stream and any bytes that
-/// followed the 101 response.
-async fn connect(t: &Target) -> std::io::Result<(TcpStream, Vec<u8>)> {
-    let mut s = TcpStream::connect(&t.addr).await?;
-    s.set_nodelay(true)?;
+/// TCP connect (and TLS handshake) plus opening handshake; returns the
+/// stream and any bytes that followed the 101 response.
+async fn connect(t: &Target) -> std::io::Result<(BoxStream, Vec<u8>)> {
+    let tcp = TcpStream::connect(&t.addr).await?;
+    tcp.set_nodelay(true)?;
+    let mut s: BoxStream = match &t.tls {
+        None => Box::new(tcp),
+        Some((connector, name)) => Box::new(connector.connect(name.clone(), tcp).await?),
+    };
     let req = format!(
         "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
         t.path, t.host_header
     );
     s.write_all(req.as_bytes()).await?;
+    s.flush().await?;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -193,7 +218,7 @@ async fn connect(t: &Target) -> std::io::Result<(TcpStream, Vec<u8>)> {
 }
 
 /// Opens `n` connections, at most 128 handshakes at a time.
-async fn connect_all(t: &Arc<Target>, n: usize) -> Vec<(TcpStream, Vec<u8>)> {
+async fn connect_all(t: &Arc<Target>, n: usize) -> Vec<(BoxStream, Vec<u8>)> {
     let sem = Arc::new(tokio::sync::Semaphore::new(128));
     let mut handles = Vec::with_capacity(n);
     for _ in 0..n {
@@ -223,7 +248,7 @@ async fn connect_all(t: &Arc<Target>, n: usize) -> Vec<(TcpStream, Vec<u8>)> {
 }
 
 async fn run_connection(
-    mut s: TcpStream,
+    mut s: BoxStream,
     leftover: Vec<u8>,
     size: usize,
     inflight: usize,
@@ -234,7 +259,8 @@ async fn run_connection(
     let batch: Vec<u8> = frame.iter().copied().cycle().take(frame.len() * inflight).collect();
     let mut parser = Parser::new(size);
     let mut buf = vec![0u8; 64 * 1024];
-    if let Err(e) = s.write_all(&batch).await {
+    // (The flushes are no-ops for TCP; TLS needs them to send its records.)
+    if let Err(e) = async { s.write_all(&batch).await?; s.flush().await }.await {
         die(&format!("write: {e}"));
     }
     let mut pending = match parser.feed(&leftover) {
@@ -247,7 +273,11 @@ async fn run_connection(
             if stop.load(Ordering::Relaxed) {
                 return;
             }
-            if let Err(e) = s.write_all(&batch[..frame.len() * pending]).await {
+            let sent = async {
+                s.write_all(&batch[..frame.len() * pending]).await?;
+                s.flush().await
+            };
+            if let Err(e) = sent.await {
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
@@ -277,8 +307,12 @@ async fn run_connection(
 }
 
 fn main() {
-    let args = Args::parse(&[]);
-    let target = Arc::new(parse_url(args.str("url").unwrap_or_else(|| die("--url ws://HOST:PORT[/path]"))));
+    let args = Args::parse(&["tls"]);
+    let mut url = args.str("url").unwrap_or_else(|| die("--url ws://HOST:PORT[/path]")).to_owned();
+    if args.flag("tls") && url.starts_with("ws://") {
+        url = format!("wss://{}", &url["ws://".len()..]);
+    }
+    let target = Arc::new(parse_url(&url));
     let threads: usize = args.get("threads", 1);
     let limit = raise_nofile();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().unwrap();

@@ -8,7 +8,12 @@
 //!     [--impls nextrush,fastwebsockets,tungstenite] [--connections 1,16,256]
 //!     [--sizes 20,1024,16384] [--inflight 1,16] [--threads 1] [--repeat 1] [--out FILE]
 //! cargo run --release --bin run -- --idle 10000 [--settle 2] [--out FILE]
+//! cargo run --release --bin run -- --tls [--impls nextrush,tungstenite] [--repeat 3] [--out FILE]
 //! ```
+//!
+//! `--tls`: each cell over ws:// and over wss:// (same server binary, same
+//! rustls configuration for every implementation), reporting wss as a
+//! ratio of ws → `results/tls.md`.
 
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write as _};
@@ -38,9 +43,10 @@ struct Server {
 impl Server {
     // The child is waited for in `stop` (or just above `die`).
     #[allow(clippy::zombie_processes)]
-    fn start(which: &str) -> Self {
+    fn start(which: &str, tls: bool) -> Self {
         let mut child = Command::new(bin("echo_server"))
             .args(["--impl", which, "--addr", "127.0.0.1:0"])
+            .args(tls.then_some("--tls"))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| die(&format!("spawn echo_server: {e}")));
@@ -145,11 +151,12 @@ struct Config {
 
 // `load` is waited for below, on every path past the spawn.
 #[allow(clippy::zombie_processes)]
-fn measure(which: &str, cell: Cell, cfg: &Config) -> Option<Measure> {
-    let server = Server::start(which);
+fn measure(which: &str, cell: Cell, cfg: &Config, tls: bool) -> Option<Measure> {
+    let server = Server::start(which, tls);
     let tck = clk_tck();
+    let scheme = if tls { "wss" } else { "ws" };
     let mut load = Command::new(bin("load"))
-        .args(["--url", &format!("ws://{}/", server.addr)])
+        .args(["--url", &format!("{scheme}://{}/", server.addr)])
         .args(["--connections", &cell.connections.to_string()])
         .args(["--size", &cell.size.to_string()])
         .args(["--inflight", &cell.inflight.to_string()])
@@ -297,7 +304,7 @@ fn load_matrix(args: &Args) {
         // machine's other load hit them alike.
         for _ in 0..repeat {
             for (i, which) in impls.iter().enumerate() {
-                let m = measure(which, cell, &cfg);
+                let m = measure(which, cell, &cfg, false);
                 done += 1;
                 match &m {
                     Some(m) => eprintln!(
@@ -390,7 +397,7 @@ fn idle(args: &Args, n: usize) {
     let notes = machine_notes();
     let mut rows = Vec::new();
     for which in &impls {
-        let server = Server::start(which);
+        let server = Server::start(which, false);
         std::thread::sleep(Duration::from_millis(500));
         let before = vm_rss(server.pid()).unwrap_or(0);
         let mut load = Command::new(bin("load"))
@@ -444,10 +451,132 @@ fn idle(args: &Args, n: usize) {
     write_out(&out, &md);
 }
 
+/// ws and wss side by side: throughput and server CPU per message, wss as
+/// a ratio of ws, per implementation.
+fn tls_matrix(args: &Args) {
+    let impls: Vec<String> = args.list("impls", &["nextrush".to_owned(), "tungstenite".to_owned()]);
+    let cfg = Config {
+        duration: args.get("duration", 2.0),
+        warmup: args.get("warmup", 0.5),
+        threads: args.get("threads", 1),
+    };
+    let conns: Vec<usize> = args.list("connections", &[1, 64]);
+    let sizes: Vec<usize> = args.list("sizes", &[20, 1024, 16384]);
+    let inflights: Vec<usize> = args.list("inflight", &[1, 16]);
+    let repeat: usize = args.get("repeat", 1).max(1);
+    let out = args.str("out").map(str::to_owned).unwrap_or_else(|| format!("{}/tls.md", results_dir()));
+    let notes = machine_notes();
+    let mut cells = Vec::new();
+    for &connections in &conns {
+        for &size in &sizes {
+            for &inflight in &inflights {
+                cells.push(Cell { connections, size, inflight });
+            }
+        }
+    }
+    let total = cells.len() * impls.len() * 2 * repeat;
+    let started = Instant::now();
+    let mut done = 0;
+    // rows[cell][impl] = (ws, wss)
+    let mut rows: Vec<(Cell, Vec<(Option<Agg>, Option<Agg>)>)> = Vec::new();
+    for cell in cells {
+        let mut runs: Vec<[Vec<Measure>; 2]> = vec![[Vec::new(), Vec::new()]; impls.len()];
+        for _ in 0..repeat {
+            for (i, which) in impls.iter().enumerate() {
+                for (t, tls) in [false, true].into_iter().enumerate() {
+                    let m = measure(which, cell, &cfg, tls);
+                    done += 1;
+                    let scheme = if tls { "wss" } else { "ws " };
+                    match &m {
+                        Some(m) => eprintln!(
+                            "[{done}/{total} {:.0}s] {which:>11} {scheme} c={:<3} size={:<5} k={:<2}: {:>9} msg/s, server CPU {:>5.1}%, {:>9} msg/CPU-s",
+                            started.elapsed().as_secs_f64(),
+                            cell.connections,
+                            cell.size,
+                            cell.inflight,
+                            fmt_rate(m.rate),
+                            m.cpu_share() * 100.0,
+                            fmt_rate(m.per_cpu()),
+                        ),
+                        None => eprintln!("[{done}/{total}] {which} {scheme} {cell:?}: FAILED"),
+                    }
+                    runs[i][t].extend(m);
+                }
+            }
+        }
+        rows.push((cell, runs.iter().map(|[ws, wss]| (Agg::of(ws), Agg::of(wss))).collect()));
+    }
+
+    let mut md = String::from("# wss:// vs ws:// echo load\n\n");
+    md.push_str(&notes);
+    let _ = writeln!(
+        md,
+        "- window: {} s measured after {} s warm-up, {} run(s) per cell, server and scheme (median shown), a fresh \
+         server process per run; load generator: {} worker thread(s), the same client for ws and wss (tokio-rustls); \
+         servers: tokio current-thread runtime (1 thread); TLS: rustls 0.23 with the ring provider, TLS 1.3, the same \
+         server configuration for every implementation (NextRush through `App::serve_tls`, the others behind \
+         `tokio_rustls::TlsAcceptor`)\n",
+        cfg.duration, cfg.warmup, repeat, cfg.threads
+    );
+    let _ = writeln!(
+        md,
+        "c = connections, k = messages in flight per connection. msg/s = echoes per second seen by the load \
+         generator (it encrypts and decrypts too, so with TLS it can be the bottleneck: look at CPU%); msg/CPU-s = \
+         echoes per second of server CPU. wss÷ws = the TLS figure as a ratio of the plain one (1.00 = TLS costs \
+         nothing). The last column compares server CPU per message over wss: > 1 means NextRush spends more.\n"
+    );
+    let mut header = String::from("| c | size | k |");
+    let mut rule = String::from("|---:|---:|---:|");
+    for i in &impls {
+        let n = short(i);
+        let _ = write!(
+            header,
+            " {n} ws msg/s | {n} wss msg/s | {n} wss÷ws msg/s | {n} wss msg/CPU-s | {n} wss÷ws msg/CPU-s | {n} CPU% ws/wss |"
+        );
+        rule.push_str("---:|---:|---:|---:|---:|---:|");
+    }
+    let (nr, tung) = (impls.iter().position(|i| i == "nextrush"), impls.iter().position(|i| i == "tungstenite"));
+    if nr.is_some() && tung.is_some() {
+        header.push_str(" wss CPU/msg nr÷tung |");
+        rule.push_str("---:|");
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    let rate = |a: Option<Agg>| a.map(|a| fmt_rate(a.rate)).unwrap_or("—".into());
+    for (cell, ms) in &rows {
+        let mut row = format!("| {} | {} | {} |", cell.connections, cell.size, cell.inflight);
+        for (ws, wss) in ms {
+            let share = |a: Option<Agg>| a.map(|a| format!("{:.0}", a.share * 100.0)).unwrap_or("—".into());
+            let _ = write!(
+                row,
+                " {} | {} | {} | {} | {} | {}/{} |",
+                rate(*ws),
+                rate(*wss),
+                ratio(wss.map(|a| a.rate), ws.map(|a| a.rate)),
+                wss.map(|a| fmt_rate(a.per_cpu)).unwrap_or("—".into()),
+                ratio(wss.map(|a| a.per_cpu), ws.map(|a| a.per_cpu)),
+                share(*ws),
+                share(*wss),
+            );
+        }
+        if let (Some(nr), Some(tung)) = (nr, tung) {
+            let cpm = |a: Option<Agg>| a.map(|a| 1.0 / a.per_cpu);
+            let _ = write!(row, " {} |", ratio(cpm(ms[nr].1), cpm(ms[tung].1)));
+        }
+        let _ = writeln!(md, "{row}");
+    }
+    println!("{md}");
+    write_out(&out, &md);
+}
+
 fn main() {
-    let args = Args::parse(&["quick"]);
+    let args = Args::parse(&["quick", "tls"]);
     raise_nofile();
     let _ = std::io::stdout().flush();
+    if args.flag("tls") {
+        // Made once here, before any server or load process needs it.
+        nextrush_bench::tls::ensure();
+        return tls_matrix(&args);
+    }
     match args.str("idle") {
         Some(n) => idle(&args, n.parse().unwrap_or_else(|_| die("--idle N"))),
         None => load_matrix(&args),
