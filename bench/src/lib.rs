@@ -171,7 +171,8 @@ pub mod tls {
         let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
             .and_then(|certs| certs.collect())
             .unwrap_or_else(|e| die(&format!("server.pem: {e}")));
-        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap_or_else(|e| die(&format!("server.key: {e}")));
+        let key =
+            PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap_or_else(|e| die(&format!("server.key: {e}")));
         server_config(chain, key).unwrap_or_else(|e| die(&format!("server config: {e}")))
     }
 

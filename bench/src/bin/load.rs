@@ -260,7 +260,12 @@ async fn run_connection(
     let mut parser = Parser::new(size);
     let mut buf = vec![0u8; 64 * 1024];
     // (The flushes are no-ops for TCP; TLS needs them to send its records.)
-    if let Err(e) = async { s.write_all(&batch).await?; s.flush().await }.await {
+    if let Err(e) = async {
+        s.write_all(&batch).await?;
+        s.flush().await
+    }
+    .await
+    {
         die(&format!("write: {e}"));
     }
     let mut pending = match parser.feed(&leftover) {

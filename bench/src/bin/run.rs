@@ -451,6 +451,9 @@ fn idle(args: &Args, n: usize) {
     write_out(&out, &md);
 }
 
+/// One implementation's medians over ws and over wss.
+type WsWss = (Option<Agg>, Option<Agg>);
+
 /// ws and wss side by side: throughput and server CPU per message, wss as
 /// a ratio of ws, per implementation.
 fn tls_matrix(args: &Args) {
@@ -478,7 +481,7 @@ fn tls_matrix(args: &Args) {
     let started = Instant::now();
     let mut done = 0;
     // rows[cell][impl] = (ws, wss)
-    let mut rows: Vec<(Cell, Vec<(Option<Agg>, Option<Agg>)>)> = Vec::new();
+    let mut rows: Vec<(Cell, Vec<WsWss>)> = Vec::new();
     for cell in cells {
         let mut runs: Vec<[Vec<Measure>; 2]> = vec![[Vec::new(), Vec::new()]; impls.len()];
         for _ in 0..repeat {
