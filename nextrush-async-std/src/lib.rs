@@ -35,6 +35,29 @@ use nextrush_driver::{Listener, Runtime, WrapIo};
 
 pub use nextrush_driver::api::*;
 
+/// TLS (`wss://`) with futures-rustls (the `rustls` feature).
+///
+/// * Server: [`App::listen_tls`](nextrush_driver::App::listen_tls)`(addr, config)`
+///   or [`App::serve_tls`](nextrush_driver::App::serve_tls)`(listener, config)`
+///   with an `Arc<rustls::ServerConfig>` — from PEM files with
+///   [`server_config_from_pem_files`](tls::server_config_from_pem_files) — or a
+///   `futures_rustls::TlsAcceptor`.
+/// * Client: [`connect`]`("wss://...")` trusts the system's root certificates
+///   ([`SystemRoots`](tls::SystemRoots));
+///   [`Client::with_tls`](nextrush_driver::Client::with_tls) takes an
+///   `Arc<rustls::ClientConfig>` (see [`client_config`](tls::client_config)) or
+///   a `futures_rustls::TlsConnector` instead.
+///
+/// The same names exist in `nextrush-tokio`.
+#[cfg(feature = "rustls")]
+pub mod tls {
+    pub use nextrush_driver::compat::{ClientTlsStream, ServerTlsStream};
+    pub use nextrush_driver::tls::{
+        ALPN_HTTP_11, SystemRoots, client_config, explain, roots_from_pem_file, rustls, server_config,
+        server_config_from_pem_files, server_name, system_roots,
+    };
+}
+
 /// The async-std runtime, for the driver.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncStd;
@@ -78,6 +101,12 @@ impl Runtime for AsyncStd {
         stream.set_nodelay(true)?;
         Ok(FuturesIo(stream))
     }
+
+    /// With the `rustls` feature: the system's root certificates.
+    #[cfg(feature = "rustls")]
+    fn default_tls_connector(&self) -> Option<nextrush_driver::TlsConnector<Self::TcpStream>> {
+        Some(nextrush_driver::TlsConnector::new(nextrush_driver::tls::SystemRoots))
+    }
 }
 
 impl Listener for TcpListener {
@@ -111,7 +140,8 @@ pub type App = nextrush_driver::App<AsyncStd>;
 /// A WebSocket client on async-std.
 pub type Client = nextrush_driver::Client<AsyncStd>;
 
-/// Connects to a `ws://` URL with default options.
+/// Connects to a `ws://` URL (or, with the `rustls` feature, a `wss://` one,
+/// trusting the system's root certificates) with default options.
 ///
 /// # Errors
 /// See [`Client::connect`](nextrush_driver::Client::connect).

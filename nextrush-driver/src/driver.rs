@@ -57,6 +57,9 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     /// Output the transport has not taken yet (empty when idle).
     write_buf: Vec<u8>,
     written: usize,
+    /// The transport's last flush did not finish (TLS holding records the
+    /// socket did not take): flush again on the next round.
+    flush_pending: bool,
     read_eof: bool,
     /// For a client after a clean close: wait this long for the server's FIN.
     linger_until: Option<Instant>,
@@ -77,6 +80,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             role,
             write_buf: Vec::new(),
             written: 0,
+            flush_pending: false,
             read_eof: false,
             linger_until: None,
             outcome: None,
@@ -128,10 +132,14 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             }
         }
         let written = self.written - before;
-        if written > 0 {
-            // A no-op for TCP; TLS transports buffer and need it.
-            if let Poll::Ready(Err(e)) = self.io.poll_flush(cx) {
-                return Err(e);
+        if written > 0 || self.flush_pending {
+            // A no-op for TCP; TLS transports buffer records and need it,
+            // until it completes: the records it holds back are already
+            // counted as written.
+            match self.io.poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.flush_pending = false,
+                Poll::Ready(Err(e)) => return Err(e),
+                Poll::Pending => self.flush_pending = true,
             }
         }
         Ok(written)

@@ -42,8 +42,12 @@ pub enum Error {
     /// did not allow.
     #[error("extension negotiation failed: {0}")]
     Extension(String),
-    /// TLS was asked for (`wss://`) but this build has no TLS support.
-    #[error("wss:// needs TLS support, which this build does not have")]
+    /// TLS was asked for (`wss://`) but the client has no TLS connector:
+    /// the adapter was built without its `rustls` feature and none was given
+    /// with [`Client::with_tls`](crate::Client::with_tls).
+    #[error(
+        "wss:// needs TLS: enable the adapter's `rustls` feature or give the client a connector with Client::with_tls"
+    )]
     TlsUnsupported,
     /// A rooms operation failed (room full, too many rooms, bad name...).
     #[error("rooms: {0}")]
@@ -51,6 +55,12 @@ pub enum Error {
     /// Rooms and channels are for server sockets; this one is a client's.
     #[error("this socket is not in a rooms hub (client sockets are not)")]
     NotInHub,
+    /// The TLS handshake failed or timed out: an untrusted certificate, a
+    /// certificate for another host name, a server that does not speak TLS
+    /// (a `ws://` port) or, for a `ws://` URL, a server that answered with
+    /// TLS. The message says which, where it can tell.
+    #[error("TLS handshake failed: {0}")]
+    Tls(#[source] io::Error),
     /// A JSON payload could not be encoded or decoded.
     #[cfg(feature = "json")]
     #[error("json: {0}")]

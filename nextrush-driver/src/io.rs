@@ -56,3 +56,24 @@ pub(crate) async fn read_until<R: Runtime, T: Transport>(
     })
     .await
 }
+
+/// Runs `future` until `deadline` on the runtime's clock; `None` if the
+/// deadline came first.
+pub(crate) async fn with_deadline<R: Runtime, F: std::future::Future>(
+    rt: &R,
+    deadline: Instant,
+    future: F,
+) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    let mut timer = rt.timer();
+    poll_fn(|cx| {
+        if let Poll::Ready(out) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(out));
+        }
+        if rt.now() >= deadline || timer.poll_at(cx, deadline).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}

@@ -7,7 +7,9 @@
 //! `nextrush_proto::Connection`, timers, events), the [`WebSocket`] handle,
 //! the server [`App`] (routing, admission, events, stats, shutdown) and the
 //! [`Client`] with reconnection. An adapter implements [`Runtime`] (clock,
-//! timer, spawn, TCP) and [`WrapIo`] for its byte streams.
+//! timer, spawn, TCP) and [`WrapIo`] for its byte streams, and, for
+//! `wss://`, [`TlsConnect`] and [`TlsAccept`] for its TLS flavour (see
+//! [`tls`]).
 #![forbid(unsafe_code)]
 
 mod client;
@@ -20,6 +22,7 @@ mod runtime;
 mod server;
 mod socket;
 mod stats;
+pub mod tls;
 
 pub use client::{Backoff, Client, ClientOptions, ReconnectEvent, ReconnectOptions, ReconnectingClient};
 pub use error::Error;
@@ -32,6 +35,7 @@ pub use runtime::{Listener, Runtime, Timer, Transport, WrapIo};
 pub use server::{App, BoxError, HttpRequest, Options, Request, ServerEvent, Upgrade, Verified};
 pub use socket::{Event, Metadata, SlowConsumer, WebSocket, WsReader, WsWriter};
 pub use stats::StatsSnapshot;
+pub use tls::{TlsAccept, TlsConnect, TlsConnector};
 
 pub use bytes::Bytes;
 /// The `http` crate, for the responses of [`App::get`] handlers and requests.
@@ -50,7 +54,8 @@ pub mod api {
         FanOut, LeaveReason, Message, MessageKind, Metadata, Options, RateLimitAction, ReadyState, ReconnectEvent,
         ReconnectOptions, ReconnectingClient, Rejection, Request, RoomMember, RoomOptions, RoomPolicy, RoomSend, Rooms,
         RoomsConfig, RoomsError, RoomsEvent, RoomsStats, ServerEvent, SharedMessage, SlowConsumer, SocketId,
-        StatsSnapshot, Upgrade, Utf8Bytes, Verified, WebSocket, WsReader, WsWriter, proto,
+        StatsSnapshot, TlsAccept, TlsConnect, TlsConnector, Upgrade, Utf8Bytes, Verified, WebSocket, WsReader,
+        WsWriter, proto,
     };
     /// The plain-HTTP fallback ([`App::get`](crate::App::get)): its request,
     /// and the `http` crate for the responses.

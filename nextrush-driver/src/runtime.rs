@@ -9,6 +9,8 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
+use crate::tls::TlsConnector;
+
 /// An async runtime, as the driver sees it.
 ///
 /// Implemented by each adapter (`nextrush-tokio`, `nextrush-async-std`,
@@ -40,6 +42,17 @@ pub trait Runtime: Clone + Default + Send + Sync + Unpin + 'static {
     /// Opens a TCP connection to `host:port` (resolving the name), with
     /// `TCP_NODELAY` set.
     fn connect(&self, host: &str, port: u16) -> impl Future<Output = io::Result<Self::TcpStream>> + Send;
+
+    /// The TLS connector a new [`Client`](crate::Client) starts with, for
+    /// `wss://` URLs: `None` (the default) when the adapter was built
+    /// without TLS, in which case `wss://` fails with
+    /// [`Error::TlsUnsupported`](crate::Error::TlsUnsupported) unless the
+    /// client is given one with [`Client::with_tls`](crate::Client::with_tls).
+    /// The adapters return one with the system's root certificates when
+    /// their `rustls` feature is on.
+    fn default_tls_connector(&self) -> Option<TlsConnector<Self::TcpStream>> {
+        None
+    }
 
     /// Waits until `deadline` on this runtime's clock.
     fn sleep_until(&self, deadline: Instant) -> impl Future<Output = ()> + Send {

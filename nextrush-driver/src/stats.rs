@@ -84,8 +84,8 @@ pub struct StatsSnapshot {
     pub rooms: usize,
     /// Time since the server or client was created.
     pub uptime: Duration,
-    /// Connections that ended in an error (protocol, timeout, lost transport)
-    /// plus handler errors.
+    /// Connections that ended in an error (protocol, timeout, lost transport),
+    /// handler errors, and failed TLS handshakes.
     pub errors: u64,
     /// Successful reconnections of reconnecting clients.
     pub reconnections: u64,

@@ -2,6 +2,8 @@
 //!
 //! `cargo run --release -p nextrush-tokio --example echo -- --addr 127.0.0.1:9001 [--protocols a,b]`
 //!
+//! `wss://`: `cargo run --release -p nextrush-tokio --features rustls --example echo -- --tls-cert cert.pem --tls-key key.pem`
+//!
 //! Compression on, messages up to 64 MiB, one worker thread.
 
 #[path = "../../shared-examples/echo.rs"]

@@ -22,9 +22,14 @@
 //!
 //! Every type here is the runtime-independent one from the driver, bound to
 //! tokio: `nextrush-smol` and `nextrush-async-std` expose the same names.
+//!
+//! With the `rustls` feature, `wss://`: [`App::listen_tls`](nextrush_driver::App::listen_tls)
+//! and `connect("wss://...")`; see the `tls` module.
 #![forbid(unsafe_code)]
 
 mod runtime;
+#[cfg(feature = "rustls")]
+pub mod tls;
 
 pub use nextrush_driver::api::*;
 pub use runtime::{TcpListener, Tokio, TokioIo, TokioTimer};
@@ -35,7 +40,8 @@ pub type App = nextrush_driver::App<Tokio>;
 /// A WebSocket client on tokio.
 pub type Client = nextrush_driver::Client<Tokio>;
 
-/// Connects to a `ws://` URL with default options.
+/// Connects to a `ws://` URL (or, with the `rustls` feature, a `wss://` one,
+/// trusting the system's root certificates) with default options.
 ///
 /// # Errors
 /// See [`Client::connect`](nextrush_driver::Client::connect).

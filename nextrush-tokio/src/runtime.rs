@@ -45,6 +45,12 @@ impl Runtime for Tokio {
         stream.set_nodelay(true)?;
         Ok(TokioIo(stream))
     }
+
+    /// With the `rustls` feature: the system's root certificates.
+    #[cfg(feature = "rustls")]
+    fn default_tls_connector(&self) -> Option<nextrush_driver::TlsConnector<Self::TcpStream>> {
+        Some(nextrush_driver::TlsConnector::new(nextrush_driver::tls::SystemRoots))
+    }
 }
 
 /// A resettable tokio `Sleep`, allocated on first use.

@@ -14,10 +14,11 @@ pub use reconnect::{Backoff, ReconnectEvent, ReconnectOptions, ReconnectingClien
 
 use crate::Error;
 use crate::driver::Driver;
-use crate::io::{ReadOutcome, read_until, write_all};
+use crate::io::{ReadOutcome, read_until, with_deadline, write_all};
 use crate::runtime::{Runtime, Transport, WrapIo};
 use crate::socket::{Info, Outbound, Shared, SlowConsumer, WebSocket};
 use crate::stats::{Stats, StatsSnapshot};
+use crate::tls::{TlsConnect, TlsConnector};
 
 /// Client options: subprotocols, headers, compression, limits and timers.
 #[derive(Clone, Debug)]
@@ -132,12 +133,34 @@ impl ClientOptions {
     }
 }
 
-/// Opens client connections on runtime `R`.
-#[derive(Clone, Debug)]
+/// Opens client connections on runtime `R`: `ws://` over TCP, `wss://` over
+/// TLS with its [TLS connector](Self::with_tls).
 pub struct Client<R: Runtime> {
     rt: R,
     options: ClientOptions,
     stats: Arc<Stats>,
+    tls: Option<TlsConnector<R::TcpStream>>,
+}
+
+impl<R: Runtime> Clone for Client<R> {
+    fn clone(&self) -> Self {
+        Self {
+            rt: self.rt.clone(),
+            options: self.options.clone(),
+            stats: Arc::clone(&self.stats),
+            tls: self.tls.clone(),
+        }
+    }
+}
+
+impl<R: Runtime + std::fmt::Debug> std::fmt::Debug for Client<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("rt", &self.rt)
+            .field("options", &self.options)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<R: Runtime> Default for Client<R> {
@@ -147,12 +170,35 @@ impl<R: Runtime> Default for Client<R> {
 }
 
 impl<R: Runtime> Client<R> {
-    /// A client with `options`.
+    /// A client with `options`, and the runtime's default TLS connector for
+    /// `wss://` (with the adapters' `rustls` feature: the system's root
+    /// certificates, loaded on the first `wss://` connection).
     #[must_use]
     pub fn new(options: ClientOptions) -> Self {
         let rt = R::default();
         let stats = Arc::new(Stats::new(rt.now()));
-        Self { rt, options, stats }
+        let tls = rt.default_tls_connector();
+        Self { rt, options, stats, tls }
+    }
+
+    /// Uses `connector` for `wss://` URLs: with the adapters' `rustls`
+    /// feature, an `Arc<rustls::ClientConfig>` (a private CA, pinned
+    /// certificates, a client certificate: build one with the adapter's
+    /// `tls::client_config(roots)`, and `tls::roots_from_pem_file` for a CA
+    /// file) or the TLS flavour's own connector type. SNI and the
+    /// certificate check use the URL's host. Clones of this client, and the
+    /// [`ReconnectingClient`]s built on it, use the same connector.
+    #[must_use]
+    pub fn with_tls(mut self, connector: impl TlsConnect<R::TcpStream>) -> Self {
+        self.tls = Some(TlsConnector::new(connector));
+        self
+    }
+
+    /// Whether this client can open `wss://` connections (it has a TLS
+    /// connector).
+    #[must_use]
+    pub fn has_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The options in force.
@@ -169,22 +215,40 @@ impl<R: Runtime> Client<R> {
         self.stats.snapshot(self.rt.now(), 0)
     }
 
-    /// Connects to a `ws://` URL over TCP and performs the handshake.
+    /// Connects to a `ws://` URL over TCP, or a `wss://` URL over TLS, and
+    /// performs the handshake. [`connect_timeout`](ClientOptions::connect_timeout)
+    /// bounds the TCP connect plus the TLS handshake, and again the
+    /// WebSocket handshake.
     ///
     /// # Errors
-    /// A bad URL, a `wss://` URL (this build has no TLS), a TCP or handshake
-    /// failure (a non-101 answer carries status, headers and body), or a
-    /// timeout.
+    /// A bad URL; a `wss://` URL without a TLS connector
+    /// ([`Error::TlsUnsupported`]); a TCP failure; a TLS failure
+    /// ([`Error::Tls`]: untrusted certificate, wrong host name, not a TLS
+    /// server, timeout); a handshake failure (a non-101 answer carries
+    /// status, headers and body); a timeout.
     pub async fn connect(&self, url: &str) -> Result<WebSocket, Error> {
         let config = self.handshake_config(url)?;
-        if config.is_secure() {
-            return Err(Error::TlsUnsupported);
-        }
+        let tls = match (config.is_secure(), &self.tls) {
+            (false, _) => None,
+            (true, Some(tls)) => Some(tls),
+            (true, None) => return Err(Error::TlsUnsupported),
+        };
         let deadline = self.rt.now() + self.options.connect_timeout;
         let connect = self.rt.connect(config.host(), config.port());
-        let io = with_deadline(&self.rt, deadline, connect)
+        let tcp = with_deadline(&self.rt, deadline, connect)
             .await
             .ok_or_else(|| Error::Io(std::io::ErrorKind::TimedOut.into()))??;
+        let Some(tls) = tls else {
+            return self.handshake(tcp, config).await;
+        };
+        let io = match with_deadline(&self.rt, deadline, tls.connect(config.host(), tcp)).await {
+            Some(Ok(io)) => io,
+            Some(Err(error)) => return Err(Error::Tls(error)),
+            None => {
+                let message = format!("no TLS handshake within {:?}", self.options.connect_timeout);
+                return Err(Error::Tls(std::io::Error::new(std::io::ErrorKind::TimedOut, message)));
+            }
+        };
         self.handshake(io, config).await
     }
 
@@ -270,9 +334,11 @@ async fn read_response<R: Runtime, T: Transport>(
 ) -> Result<ClientResponse, Error> {
     let mut timer = rt.timer();
     let mut buf = BytesMut::new();
+    let mut first_byte = None;
     loop {
         let result = match read_until(rt, &mut timer, io, &mut buf, handshake.poll_timeout()).await? {
             ReadOutcome::Data(_) => {
+                first_byte = first_byte.or(buf.first().copied());
                 let result = handshake.receive(&buf);
                 buf.clear();
                 result
@@ -280,31 +346,22 @@ async fn read_response<R: Runtime, T: Transport>(
             ReadOutcome::TimedOut => handshake.handle_timeout(rt.now()).map(|()| None),
             ReadOutcome::Eof => handshake.receive_eof().and(Err(ClientHandshakeError::Eof)),
         };
-        if let Some(response) = result? {
-            return Ok(response);
+        match result {
+            Ok(Some(response)) => return Ok(response),
+            Ok(None) => {}
+            Err(error) if looks_like_tls(first_byte) && !matches!(error, ClientHandshakeError::Rejected(_)) => {
+                let message = format!("the server answered with TLS ({error}): use wss:// for this port");
+                return Err(Error::Tls(std::io::Error::new(std::io::ErrorKind::InvalidData, message)));
+            }
+            Err(error) => return Err(error.into()),
         }
     }
 }
 
-/// Runs `future` until `deadline`; `None` if the deadline came first.
-async fn with_deadline<R: Runtime, F: std::future::Future>(
-    rt: &R,
-    deadline: std::time::Instant,
-    future: F,
-) -> Option<F::Output> {
-    let mut future = std::pin::pin!(future);
-    let mut timer = rt.timer();
-    std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(out) = future.as_mut().poll(cx) {
-            return std::task::Poll::Ready(Some(out));
-        }
-        use crate::runtime::Timer;
-        if rt.now() >= deadline || timer.poll_at(cx, deadline).is_ready() {
-            return std::task::Poll::Ready(None);
-        }
-        std::task::Poll::Pending
-    })
-    .await
+/// Whether an answer starting with `byte` is a TLS record (an alert or a
+/// handshake) rather than HTTP: a TLS server's reply to plain text.
+fn looks_like_tls(byte: Option<u8>) -> bool {
+    matches!(byte, Some(0x15 | 0x16))
 }
 
 /// A seed from the operating system for mask keys and nonces; falls back to

@@ -5,8 +5,12 @@
 mod async_io_timer;
 #[cfg(feature = "futures-io")]
 mod futures_io_transport;
+#[cfg(feature = "futures-rustls")]
+mod futures_rustls;
 
 #[cfg(feature = "async-io")]
 pub use async_io_timer::AsyncIoTimer;
 #[cfg(feature = "futures-io")]
 pub use futures_io_transport::FuturesIo;
+#[cfg(feature = "futures-rustls")]
+pub use futures_rustls::{ClientTlsStream, ServerTlsStream};

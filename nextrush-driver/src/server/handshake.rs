@@ -3,9 +3,10 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use bytes::BytesMut;
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use nextrush_proto::handshake::{Received, Rejection, ServerHandshake, ServerPolicy, accept_response};
 use nextrush_proto::{Connection, Role};
 
@@ -16,6 +17,12 @@ use crate::io::{ReadOutcome, read_until, write_all};
 use crate::runtime::{Runtime, Transport};
 use crate::socket::{Info, Outbound, Shared, WebSocket};
 use crate::stats::Stats;
+
+/// The first byte of a TLS handshake record, as a ClientHello starts.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// What a rejected TLS ClientHello adds to the error event.
+const TLS_ON_PLAIN_PORT: &str = " (a TLS handshake: wss:// sent to a plain ws:// port?)";
 
 /// An accepted upgrade: everything needed to start the connection.
 pub(super) struct Admitted {
@@ -30,12 +37,19 @@ pub(super) struct Admitted {
     slot: Slot,
 }
 
-/// Reads the upgrade request, answers it, and runs the connection.
-pub(super) async fn serve_connection<R: Runtime, T: Transport>(app: &App<R>, io: T, peer: Option<SocketAddr>) {
+/// Reads the upgrade request, answers it, and runs the connection. The
+/// handshake timeout counts from `started` (before the TLS handshake, if
+/// any).
+pub(super) async fn serve_connection<R: Runtime, T: Transport>(
+    app: &App<R>,
+    io: T,
+    peer: Option<SocketAddr>,
+    started: Instant,
+) {
     // The handshake is boxed: its state (buffers, the request, the decision)
     // is freed once it is done, instead of sizing this future, which lives
     // as long as the connection.
-    let Some(open) = Box::pin(handshake(app, io, peer)).await else {
+    let Some(open) = Box::pin(handshake(app, io, peer, started)).await else {
         return;
     };
     let (reason, handler_error) = open.task.await;
@@ -43,8 +57,13 @@ pub(super) async fn serve_connection<R: Runtime, T: Transport>(app: &App<R>, io:
 }
 
 /// The opening handshake: read, decide, answer; then build the connection.
-async fn handshake<R: Runtime, T: Transport>(app: &App<R>, mut io: T, peer: Option<SocketAddr>) -> Option<Open<R, T>> {
-    let incoming = match read_request(app, &mut io).await? {
+async fn handshake<R: Runtime, T: Transport>(
+    app: &App<R>,
+    mut io: T,
+    peer: Option<SocketAddr>,
+    started: Instant,
+) -> Option<Open<R, T>> {
+    let incoming = match read_request(app, &mut io, started).await? {
         Received::Upgrade(incoming) => incoming,
         Received::Http(request) => {
             super::http::serve(app, io, request, peer).await;
@@ -55,7 +74,7 @@ async fn handshake<R: Runtime, T: Transport>(app: &App<R>, mut io: T, peer: Opti
     let admitted = match admit(app, incoming.request, peer).await {
         Ok(admitted) => admitted,
         Err(rejection) => {
-            reject(app, &mut io, &rejection).await;
+            reject(app, &mut io, &rejection, "").await;
             return None;
         }
     };
@@ -77,16 +96,25 @@ async fn handshake<R: Runtime, T: Transport>(app: &App<R>, mut io: T, peer: Opti
 
 /// Reads until a complete request (an upgrade, or a plain `GET` for the
 /// HTTP fallback), answering malformed ones.
-async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T) -> Option<Received> {
+async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, started: Instant) -> Option<Received> {
     let rt = &app.inner.rt;
-    let mut handshake = ServerHandshake::new(app.inner.options.handshake.clone(), rt.now());
+    let mut handshake = ServerHandshake::new(app.inner.options.handshake.clone(), started);
     let mut timer = rt.timer();
     let mut buf = BytesMut::new();
+    let mut first_read = true;
     loop {
         let outcome = read_until(rt, &mut timer, io, &mut buf, handshake.poll_timeout()).await;
         let result = match outcome {
             Ok(ReadOutcome::Data(n)) => {
                 Stats::add(&app.inner.stats.bytes_received, n as u64);
+                if std::mem::take(&mut first_read) && buf.first() == Some(&TLS_HANDSHAKE_RECORD) {
+                    // A TLS ClientHello on a plain port: it holds no end of
+                    // an HTTP head to wait for, so answer now, in plain HTTP
+                    // (which the client's TLS library reports as "not TLS").
+                    let rejection = Rejection::new(StatusCode::BAD_REQUEST).with_body("this port does not speak TLS\n");
+                    reject(app, io, &rejection, TLS_ON_PLAIN_PORT).await;
+                    return None;
+                }
                 let result = handshake.receive_any(&buf);
                 buf.clear();
                 result
@@ -99,7 +127,7 @@ async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T) -> Opt
             Ok(None) => {}
             Err(error) => {
                 tracing::debug!(%error, "bad upgrade request");
-                reject(app, io, &error.rejection()).await;
+                reject(app, io, &error.rejection(), "").await;
                 return None;
             }
         }
@@ -162,9 +190,12 @@ fn negotiate_deflate(
     }
 }
 
-pub(super) async fn reject<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, rejection: &Rejection) {
+/// Answers `rejection` and closes; `hint` (empty or starting with a space)
+/// is added to the event's message.
+pub(super) async fn reject<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, rejection: &Rejection, hint: &str) {
     Stats::add(&app.inner.stats.rejected, 1);
-    app.emit(&ServerEvent::Error { id: None, message: format!("handshake rejected with {}", rejection.status()) });
+    let message = format!("handshake rejected with {}{hint}", rejection.status());
+    app.emit(&ServerEvent::Error { id: None, message });
     let bytes = rejection.to_bytes();
     if write_all(io, &bytes).await.is_ok() {
         Stats::add(&app.inner.stats.bytes_sent, bytes.len() as u64);

@@ -154,13 +154,13 @@ pub(super) async fn serve<R: Runtime, T: Transport>(
         } else {
             Rejection::not_found()
         };
-        super::handshake::reject(app, &mut io, &rejection).await;
+        super::handshake::reject(app, &mut io, &rejection, "").await;
         return;
     };
     if app.is_shutting_down() {
         let rejection =
             Rejection::service_unavailable(app.inner.options.retry_after).with_body("server shutting down\n");
-        super::handshake::reject(app, &mut io, &rejection).await;
+        super::handshake::reject(app, &mut io, &rejection, "").await;
         return;
     }
     let path = head.path().to_owned();

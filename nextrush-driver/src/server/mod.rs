@@ -26,6 +26,7 @@ pub use request::Request;
 pub use upgrade::Upgrade;
 
 use crate::Error;
+use crate::io::with_deadline;
 use crate::runtime::{Listener, Runtime, Transport, WrapIo};
 use nextrush_rooms::FanOut;
 
@@ -34,6 +35,7 @@ use crate::rooms::{
 };
 use crate::socket::{Shared, WebSocket, lock};
 use crate::stats::{Stats, StatsSnapshot};
+use crate::tls::TlsAccept;
 
 /// A boxed error a handler may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -82,8 +84,8 @@ pub enum ServerEvent {
         /// Members now (0: the room is gone).
         count: usize,
     },
-    /// Something failed: a rejected handshake, a protocol error, a handler
-    /// error or panic.
+    /// Something failed: a failed TLS handshake, a rejected handshake, a
+    /// protocol error, a handler error or panic.
     Error {
         /// The connection's id, when there is one.
         id: Option<u64>,
@@ -227,7 +229,58 @@ impl<R: Runtime> App<R> {
     /// Never for per-connection failures (those are events); only if the
     /// listener itself fails for good.
     pub async fn serve(&self, listener: impl Into<R::Listener>) -> Result<(), Error> {
-        let listener = listener.into();
+        self.accept_loop(listener.into(), |app, stream, peer| async move { app.accept_io(stream, Some(peer)).await })
+            .await
+    }
+
+    /// Binds `addr` and serves `wss://` until [`shutdown`](Self::shutdown):
+    /// each connection's TLS handshake with `tls`, then the WebSocket one.
+    ///
+    /// With the adapters' `rustls` feature, `tls` is an
+    /// `Arc<rustls::ServerConfig>` (see `tls::server_config_from_pem_files`
+    /// in the adapter) or the TLS flavour's acceptor type.
+    ///
+    /// # Errors
+    /// Binding failed.
+    pub async fn listen_tls<A>(&self, addr: &str, tls: A) -> Result<(), Error>
+    where
+        A: TlsAccept<R::TcpStream>,
+    {
+        let listener = self.bind(addr).await?;
+        self.serve_tls(listener, tls).await
+    }
+
+    /// [`serve`](Self::serve) over TLS: accepts connections from `listener`
+    /// until [`shutdown`](Self::shutdown), each in its own task, which runs
+    /// the TLS handshake with `tls` and then the WebSocket handshake.
+    ///
+    /// A failed TLS handshake (a client that does not trust the certificate,
+    /// plain HTTP sent to this port, a client that went away) is reported as
+    /// a [`ServerEvent::Error`] and counted in `errors`; the loop goes on.
+    /// The TLS and WebSocket handshakes together must finish within
+    /// [`Options::handshake_timeout`], so a silent peer cannot hold a task
+    /// and a socket for long.
+    ///
+    /// # Errors
+    /// Only if the listener itself fails for good.
+    pub async fn serve_tls<A>(&self, listener: impl Into<R::Listener>, tls: A) -> Result<(), Error>
+    where
+        A: TlsAccept<R::TcpStream>,
+    {
+        let tls = Arc::new(tls);
+        self.accept_loop(listener.into(), move |app, stream, peer| {
+            let tls = Arc::clone(&tls);
+            async move { app.accept_tls_io(stream, Some(peer), &*tls).await }
+        })
+        .await
+    }
+
+    /// Accepts until shutdown; `serve` runs each connection in its own task.
+    async fn accept_loop<F, Fut>(&self, listener: R::Listener, serve: F) -> Result<(), Error>
+    where
+        F: Fn(Self, R::TcpStream, SocketAddr) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         if let Ok(addr) = listener.local_addr() {
             tracing::info!(%addr, "listening");
         }
@@ -248,10 +301,7 @@ impl<R: Runtime> App<R> {
             .await;
             match next {
                 None => return Ok(()),
-                Some(Ok((stream, peer))) => {
-                    let app = self.clone();
-                    self.inner.rt.spawn(async move { app.accept_io(stream, Some(peer)).await });
-                }
+                Some(Ok((stream, peer))) => self.inner.rt.spawn(serve(self.clone(), stream, peer)),
                 Some(Err(error)) => {
                     // EMFILE and friends: report, back off briefly, keep serving.
                     tracing::warn!(%error, "accept failed");
@@ -275,7 +325,45 @@ impl<R: Runtime> App<R> {
 
     /// [`accept`](Self::accept) for a [`Transport`].
     pub async fn accept_io<T: Transport>(&self, io: T, peer_addr: Option<SocketAddr>) {
-        handshake::serve_connection(self, io, peer_addr).await;
+        handshake::serve_connection(self, io, peer_addr, self.inner.rt.now()).await;
+    }
+
+    /// Serves one TLS connection on a byte stream of the runtime (a TCP
+    /// stream from your own listener): the TLS handshake with `tls`, then as
+    /// [`accept`](Self::accept). A failed or timed-out TLS handshake is a
+    /// [`ServerEvent::Error`]. Returns when the connection is over.
+    pub async fn accept_tls<S, A>(&self, stream: S, peer_addr: Option<SocketAddr>, tls: &A)
+    where
+        R: WrapIo<S>,
+        A: TlsAccept<<R as WrapIo<S>>::Io>,
+    {
+        self.accept_tls_io(<R as WrapIo<S>>::wrap(stream), peer_addr, tls).await;
+    }
+
+    /// [`accept_tls`](Self::accept_tls) for a [`Transport`].
+    pub async fn accept_tls_io<T, A>(&self, io: T, peer_addr: Option<SocketAddr>, tls: &A)
+    where
+        T: Transport,
+        A: TlsAccept<T>,
+    {
+        let rt = &self.inner.rt;
+        let started = rt.now();
+        let timeout = self.inner.options.handshake.timeout;
+        // Boxed: the TLS handshake's state is freed once it is done instead
+        // of sizing the future that lives as long as the connection.
+        let accepted = Box::pin(with_deadline(rt, started + timeout, tls.accept(io))).await;
+        let failure = match accepted {
+            Some(Ok(io)) => return handshake::serve_connection(self, io, peer_addr, started).await,
+            Some(Err(error)) => format!("failed: {error}"),
+            None => format!("timed out after {timeout:?}"),
+        };
+        let message = match peer_addr {
+            Some(addr) => format!("TLS handshake with {addr} {failure}"),
+            None => format!("TLS handshake {failure}"),
+        };
+        tracing::debug!(%message);
+        Stats::add(&self.inner.stats.errors, 1);
+        self.emit(&ServerEvent::Error { id: None, message });
     }
 
     /// Stops accepting, closes every connection with 1001 after what was
