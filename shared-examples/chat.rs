@@ -61,25 +61,64 @@ const MAX_TEXT: usize = 2000;
 /// Command-line arguments.
 pub(crate) struct Args {
     addr: String,
+    /// PEM certificate chain and key: serve https:// and wss://.
+    tls: Option<(String, String)>,
 }
 
+const USAGE: &str = "usage: chat [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE]";
+
 impl Args {
-    /// Parses `--addr`.
+    /// Parses `--addr`, `--tls-cert` and `--tls-key`.
     pub(crate) fn parse() -> Result<Self, String> {
-        let mut parsed = Self { addr: "127.0.0.1:3000".to_owned() };
+        let mut addr = "127.0.0.1:3000".to_owned();
+        let (mut cert, mut key) = (None, None);
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
             match (arg.as_str(), args.next()) {
-                ("--addr", Some(value)) => parsed.addr = value,
-                _ => return Err(format!("usage: chat [--addr HOST:PORT] (got {arg})")),
+                ("--addr", Some(value)) => addr = value,
+                ("--tls-cert", Some(value)) => cert = Some(value),
+                ("--tls-key", Some(value)) => key = Some(value),
+                _ => return Err(format!("{USAGE} (got {arg})")),
             }
         }
-        Ok(parsed)
+        let tls = match (cert, key) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err(format!("{USAGE}: --tls-cert and --tls-key go together")),
+        };
+        Ok(Self { addr, tls })
     }
 }
 
-/// Serves until the process is stopped.
+/// Serves until the process is stopped: http:// and ws://, or with
+/// `--tls-cert/--tls-key` https:// and wss://.
+#[cfg(feature = "rustls")]
+pub(crate) async fn run<R: Runtime>(args: Args) -> Result<(), Box<dyn std::error::Error>>
+where
+    std::sync::Arc<nextrush_driver::tls::rustls::ServerConfig>: nextrush_driver::TlsAccept<R::TcpStream>,
+{
+    let app = app::<R>()?;
+    let listener = app.bind(&args.addr).await?;
+    match &args.tls {
+        Some((cert, key)) => {
+            let config = nextrush_driver::tls::server_config_from_pem_files(cert, key)?;
+            println!("chat on https://{}", listener.local_addr()?);
+            app.serve_tls(listener, config).await?;
+        }
+        None => {
+            println!("chat on http://{}", listener.local_addr()?);
+            app.serve(listener).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Serves until the process is stopped (http:// and ws://).
+#[cfg(not(feature = "rustls"))]
 pub(crate) async fn run<R: Runtime>(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if args.tls.is_some() {
+        return Err("--tls-cert/--tls-key need TLS: build the example with `--features rustls`".into());
+    }
     let app = app::<R>()?;
     let listener = app.bind(&args.addr).await?;
     println!("chat on http://{}", listener.local_addr()?);
