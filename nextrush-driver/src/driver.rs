@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -60,6 +60,12 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     read_eof: bool,
     /// For a client after a clean close: wait this long for the server's FIN.
     linger_until: Option<Instant>,
+    /// Once the protocol has ended: give up on writing what is left after
+    /// this (`close_timeout` later). A peer that stopped reading must not
+    /// hold the connection, its slot and its queue forever.
+    flush_until: Option<Instant>,
+    /// `flush_until` passed with output still unwritten.
+    flush_expired: bool,
     outcome: Option<Outcome>,
     done: bool,
     /// The socket's queue in the rooms hub, drained into the connection.
@@ -79,6 +85,8 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             written: 0,
             read_eof: false,
             linger_until: None,
+            flush_until: None,
+            flush_expired: false,
             outcome: None,
             done: false,
             room: None,
@@ -152,8 +160,10 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     }
 
     /// Moves protocol events to the socket's queue. Returns whether any
-    /// arrived.
-    fn deliver_events(&mut self, s: &mut Shared, now: Instant) -> bool {
+    /// arrived. When the connection ends, everyone waiting on it (a `send`
+    /// waiting for queue space, a `flush`) joins `waiters`: the queue may
+    /// never drain now, and they must hear that it closed.
+    fn deliver_events(&mut self, s: &mut Shared, now: Instant, waiters: &mut Vec<Waker>) -> bool {
         let mut delivered = false;
         while let Some(event) = s.conn.poll_event() {
             delivered = true;
@@ -173,6 +183,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 }
                 ProtoEvent::Closed(reason) => {
                     self.on_closed(s, &reason, now);
+                    waiters.extend(s.take_waiters());
                     if let CloseReason::Clean { frame, initiator: nextrush_proto::Side::Peer } = &reason {
                         s.incoming.push_back(Event::Close(frame.clone()));
                     }
@@ -187,6 +198,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     }
 
     fn on_closed(&mut self, s: &Shared, reason: &CloseReason, now: Instant) {
+        self.flush_until = Some(now + s.conn.config().close_timeout);
         match reason {
             CloseReason::Clean { .. } => {
                 tracing::debug!(code = %reason.code(), reason = reason.reason(), "connection closed");
@@ -227,7 +239,8 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 }
             }
             self.refill_write_buf(&mut s);
-            let deadline = s.conn.poll_timeout().or(self.linger_until.filter(|_| s.conn.is_closed()));
+            let after_close = [self.linger_until, self.flush_until].into_iter().flatten().min();
+            let deadline = s.conn.poll_timeout().or(after_close.filter(|_| s.conn.is_closed()));
             let can_read = s.incoming.len() < MAX_PENDING_EVENTS;
             s.read_paused = !can_read;
             (can_read, deadline)
@@ -281,15 +294,20 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             if self.linger_until.is_some_and(|l| now >= l) {
                 self.read_eof = true;
             }
+            if self.flush_until.is_some_and(|f| now >= f) {
+                tracing::debug!("peer stopped reading; unsent output dropped");
+                self.flush_expired = true;
+            }
             s.conn.handle_timeout(now);
         }
-        let reader = if self.deliver_events(&mut s, now) {
+        let reader = if self.deliver_events(&mut s, now, &mut waiters) {
             progress = true;
             s.recv_waker.take()
         } else {
             None
         };
         let finished = s.abort
+            || self.flush_expired
             || (s.conn.is_closed()
                 && s.conn.buffered_amount() == 0
                 && self.written == self.write_buf.len()
