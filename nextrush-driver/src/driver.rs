@@ -27,8 +27,12 @@ const BUDGET: usize = 32;
 const ARENA_CHUNK: usize = 64 * 1024;
 /// Below this much spare capacity the arena is topped up before a read.
 const ARENA_MIN_SPARE: usize = 16 * 1024;
-/// Stop reading while this many events wait for the application.
+/// Stop reading while this many events wait for the application...
 const MAX_PENDING_EVENTS: usize = 256;
+/// ...or while their messages hold this many bytes, or `max_message_size`
+/// if larger: a peer sending large messages to a busy handler is held back
+/// by TCP after about one maximal message, not 256 of them.
+const MIN_PENDING_BYTES: usize = 64 * 1024;
 /// A thread's scratch write buffer larger than this is not kept.
 const KEEP_WRITE_CAPACITY: usize = 1 << 20;
 
@@ -172,6 +176,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                     s.counters.messages_in += 1;
                     s.counters.last_activity = now;
                     Stats::add(&s.stats.messages_received, 1);
+                    s.incoming_bytes += m.len();
                     Event::Message(m)
                 }
                 ProtoEvent::Ping(p) => Event::Ping(p),
@@ -241,7 +246,8 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             self.refill_write_buf(&mut s);
             let after_close = [self.linger_until, self.flush_until].into_iter().flatten().min();
             let deadline = s.conn.poll_timeout().or(after_close.filter(|_| s.conn.is_closed()));
-            let can_read = s.incoming.len() < MAX_PENDING_EVENTS;
+            let max_bytes = s.conn.config().max_message_size.max(MIN_PENDING_BYTES);
+            let can_read = s.incoming.len() < MAX_PENDING_EVENTS && s.incoming_bytes < max_bytes;
             s.read_paused = !can_read;
             (can_read, deadline)
         };

@@ -376,6 +376,69 @@ async fn a_deflate_bomb_closes_with_1009() {
     bystander.finish(4).await;
 }
 
+/// Large messages pipelined at a handler that is busy (not calling `recv`):
+/// the server stops reading once about one maximal message waits for the
+/// handler, so TCP holds the rest back in the peer's buffers instead of the
+/// server queueing them. When the handler reads again, everything arrives.
+#[tokio::test]
+async fn large_messages_at_a_busy_handler_are_held_back_by_tcp() {
+    const MESSAGE: usize = 1 << 20;
+    const COUNT: usize = 24;
+    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
+    let (tx, mut done) = mpsc::unbounded_channel();
+    let app = echo_app(Options::default());
+    app.ws("/busy", move |mut ws, _req| {
+        let (mut go, tx) = (go_rx.clone(), tx.clone());
+        async move {
+            go.wait_for(|&go| go).await.unwrap();
+            let mut received = 0;
+            while let Some(message) = ws.recv().await? {
+                assert_eq!(message.len(), MESSAGE);
+                received += 1;
+                if received == COUNT {
+                    break;
+                }
+            }
+            let _ = tx.send(received);
+            Ok::<_, Error>(())
+        }
+    })
+    .unwrap();
+    let server = start(app).await;
+    let mut bystander = Bystander::connect(&server).await;
+    let mut stream = tcp(server.addr).await;
+    assert_eq!(upgrade_on(&mut stream, "/busy", "").await.status, 101);
+    let before = server.app.stats().bytes_received;
+    let message = frame(true, OP_BINARY, &vec![9u8; MESSAGE], Some(MASK));
+    let writer = tokio::spawn(async move {
+        for _ in 0..COUNT {
+            stream.write_all(&message).await.unwrap();
+        }
+        stream
+    });
+    // Let the server take all it will while the handler is busy.
+    let mut read = 0;
+    loop {
+        bystander.round_trip().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // (The bystander's own round trips add a few bytes each time.)
+        let now = server.app.stats().bytes_received - before;
+        if now < read + 1024 {
+            break;
+        }
+        read = now;
+    }
+    // One message waiting (the 1 MiB budget), one more being assembled,
+    // and what one read brought in on top.
+    let bound = 2 * (MESSAGE + 14) + 64 * 1024;
+    assert!(read as usize <= bound, "the server read {read} bytes for a handler that reads nothing");
+    assert!(!writer.is_finished(), "TCP holds the rest back");
+    go_tx.send(true).unwrap();
+    assert_eq!(within("the handler reads everything", done.recv()).await, Some(COUNT));
+    let _stream = within("the writer finishes", writer).await.unwrap();
+    bystander.finish(2).await;
+}
+
 // ----- control frames -----------------------------------------------------------
 
 /// A ping flood from a peer that never reads: every ping is answered in

@@ -152,12 +152,12 @@ async fn shutdown_under_load_delivers_every_accepted_message_before_1001() {
 
     const CLIENTS: usize = 4;
     const WARM_UP: usize = 300;
-    let accepted_total = Arc::new(AtomicUsize::new(0));
+    let accepted_so_far: Arc<Vec<AtomicUsize>> = Arc::new((0..CLIENTS).map(|_| AtomicUsize::new(0)).collect());
     let (tx, mut reports) = mpsc::unbounded_channel();
     let app = App::new(Options::default().outbound_queue(256 * 1024, nextrush_tokio::SlowConsumer::Wait));
-    let counter = Arc::clone(&accepted_total);
+    let counters = Arc::clone(&accepted_so_far);
     app.ws("/stream", move |ws, req| {
-        let (tx, counter) = (tx.clone(), Arc::clone(&counter));
+        let (tx, counters) = (tx.clone(), Arc::clone(&counters));
         let client: usize = req.query_param("c").and_then(|c| c.parse().ok()).expect("client number");
         async move {
             let mut accepted = 0usize;
@@ -165,7 +165,7 @@ async fn shutdown_under_load_delivers_every_accepted_message_before_1001() {
                 match ws.send(payload(client * 1_000_000 + accepted)).await {
                     Ok(()) => {
                         accepted += 1;
-                        counter.fetch_add(1, Ordering::SeqCst);
+                        counters[client].fetch_add(1, Ordering::SeqCst);
                     }
                     Err(error) => break error,
                 }
@@ -194,7 +194,7 @@ async fn shutdown_under_load_delivers_every_accepted_message_before_1001() {
         }));
     }
     within("handlers busy", async {
-        while accepted_total.load(Ordering::SeqCst) < CLIENTS * WARM_UP {
+        while accepted_so_far.iter().any(|n| n.load(Ordering::SeqCst) < WARM_UP) {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     })
