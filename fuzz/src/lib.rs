@@ -11,15 +11,15 @@
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use nextrush_proto::deflate::{DeflateConfig, DeflateParams, Decompressor, WindowBits};
+use nextrush_proto::deflate::{Decompressor, DeflateConfig, DeflateParams, WindowBits};
 use nextrush_proto::frame::{FrameHead, MAX_HEAD_LEN};
 use nextrush_proto::handshake::{
     ClientConfig, ClientHandshake, ClientHandshakeError, HandshakeLimits, ServerHandshake, ServerPolicy,
     accept_response,
 };
 use nextrush_proto::{
-    CloseCode, CloseReason, Config, Connection, Event, Message, MessageKind, RateLimit, RateLimitAction, Role,
-    Router, SeededEntropy,
+    CloseCode, CloseReason, Config, Connection, Event, Message, MessageKind, RateLimit, RateLimitAction, Role, Router,
+    SeededEntropy,
 };
 
 /// Reads the fuzzer's bytes front to back; past the end every read is empty.
@@ -171,9 +171,9 @@ fn after_request(request: &nextrush_proto::Request) {
 
 // ----- client handshake -------------------------------------------------------
 
-/// The seed of the client's entropy: the key is always
-/// `AAECAwQFBgcICQoLDA0ODw==`-like and fixed, so a seed 101 can carry the
-/// matching accept value (see `client_key`).
+/// The seed of the client's entropy: its `Sec-WebSocket-Key` is always the
+/// same, so a seed 101 can carry the matching accept value (see
+/// `client_key` and `make_corpus.py`).
 const CLIENT_SEED: u64 = 7;
 
 /// The `Sec-WebSocket-Key` the fuzzed client sends (for writing seeds).
