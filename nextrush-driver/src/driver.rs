@@ -10,7 +10,7 @@ use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -27,8 +27,12 @@ const BUDGET: usize = 32;
 const ARENA_CHUNK: usize = 64 * 1024;
 /// Below this much spare capacity the arena is topped up before a read.
 const ARENA_MIN_SPARE: usize = 16 * 1024;
-/// Stop reading while this many events wait for the application.
+/// Stop reading while this many events wait for the application...
 const MAX_PENDING_EVENTS: usize = 256;
+/// ...or while their messages hold this many bytes, or `max_message_size`
+/// if larger: a peer sending large messages to a busy handler is held back
+/// by TCP after about one maximal message, not 256 of them.
+const MIN_PENDING_BYTES: usize = 64 * 1024;
 /// A thread's scratch write buffer larger than this is not kept.
 const KEEP_WRITE_CAPACITY: usize = 1 << 20;
 
@@ -63,6 +67,12 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     read_eof: bool,
     /// For a client after a clean close: wait this long for the server's FIN.
     linger_until: Option<Instant>,
+    /// Once the protocol has ended: give up on writing what is left after
+    /// this (`close_timeout` later). A peer that stopped reading must not
+    /// hold the connection, its slot and its queue forever.
+    flush_until: Option<Instant>,
+    /// `flush_until` passed with output still unwritten.
+    flush_expired: bool,
     outcome: Option<Outcome>,
     done: bool,
     /// The socket's queue in the rooms hub, drained into the connection.
@@ -83,6 +93,8 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             flush_pending: false,
             read_eof: false,
             linger_until: None,
+            flush_until: None,
+            flush_expired: false,
             outcome: None,
             done: false,
             room: None,
@@ -160,8 +172,10 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     }
 
     /// Moves protocol events to the socket's queue. Returns whether any
-    /// arrived.
-    fn deliver_events(&mut self, s: &mut Shared, now: Instant) -> bool {
+    /// arrived. When the connection ends, everyone waiting on it (a `send`
+    /// waiting for queue space, a `flush`) joins `waiters`: the queue may
+    /// never drain now, and they must hear that it closed.
+    fn deliver_events(&mut self, s: &mut Shared, now: Instant, waiters: &mut Vec<Waker>) -> bool {
         let mut delivered = false;
         while let Some(event) = s.conn.poll_event() {
             delivered = true;
@@ -170,6 +184,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                     s.counters.messages_in += 1;
                     s.counters.last_activity = now;
                     Stats::add(&s.stats.messages_received, 1);
+                    s.incoming_bytes += m.len();
                     Event::Message(m)
                 }
                 ProtoEvent::Ping(p) => Event::Ping(p),
@@ -181,6 +196,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 }
                 ProtoEvent::Closed(reason) => {
                     self.on_closed(s, &reason, now);
+                    waiters.extend(s.take_waiters());
                     if let CloseReason::Clean { frame, initiator: nextrush_proto::Side::Peer } = &reason {
                         s.incoming.push_back(Event::Close(frame.clone()));
                     }
@@ -195,6 +211,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     }
 
     fn on_closed(&mut self, s: &Shared, reason: &CloseReason, now: Instant) {
+        self.flush_until = Some(now + s.conn.config().close_timeout);
         match reason {
             CloseReason::Clean { .. } => {
                 tracing::debug!(code = %reason.code(), reason = reason.reason(), "connection closed");
@@ -235,8 +252,10 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 }
             }
             self.refill_write_buf(&mut s);
-            let deadline = s.conn.poll_timeout().or(self.linger_until.filter(|_| s.conn.is_closed()));
-            let can_read = s.incoming.len() < MAX_PENDING_EVENTS;
+            let after_close = [self.linger_until, self.flush_until].into_iter().flatten().min();
+            let deadline = s.conn.poll_timeout().or(after_close.filter(|_| s.conn.is_closed()));
+            let max_bytes = s.conn.config().max_message_size.max(MIN_PENDING_BYTES);
+            let can_read = s.incoming.len() < MAX_PENDING_EVENTS && s.incoming_bytes < max_bytes;
             s.read_paused = !can_read;
             (can_read, deadline)
         };
@@ -289,15 +308,20 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             if self.linger_until.is_some_and(|l| now >= l) {
                 self.read_eof = true;
             }
+            if self.flush_until.is_some_and(|f| now >= f) {
+                tracing::debug!("peer stopped reading; unsent output dropped");
+                self.flush_expired = true;
+            }
             s.conn.handle_timeout(now);
         }
-        let reader = if self.deliver_events(&mut s, now) {
+        let reader = if self.deliver_events(&mut s, now, &mut waiters) {
             progress = true;
             s.recv_waker.take()
         } else {
             None
         };
         let finished = s.abort
+            || self.flush_expired
             || (s.conn.is_closed()
                 && s.conn.buffered_amount() == 0
                 && self.written == self.write_buf.len()

@@ -139,3 +139,85 @@ async fn handshake_arriving_during_shutdown_is_refused() {
     within("shutdown", shutdown).await.unwrap();
     assert_eq!(app.stats().total_connections, 0);
 }
+
+/// Shutdown under load: several clients, each served by a handler that is
+/// still sending as fast as `send` lets it (the outbound queue full, the
+/// clients reading slowly) when `shutdown` is called. Every message whose
+/// `send` returned `Ok` reaches its client, in order and before the 1001
+/// Close; every later `send` fails; all of it well within the timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_under_load_delivers_every_accepted_message_before_1001() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const CLIENTS: usize = 4;
+    const WARM_UP: usize = 300;
+    let accepted_so_far: Arc<Vec<AtomicUsize>> = Arc::new((0..CLIENTS).map(|_| AtomicUsize::new(0)).collect());
+    let (tx, mut reports) = mpsc::unbounded_channel();
+    let app = App::new(Options::default().outbound_queue(256 * 1024, nextrush_tokio::SlowConsumer::Wait));
+    let counters = Arc::clone(&accepted_so_far);
+    app.ws("/stream", move |ws, req| {
+        let (tx, counters) = (tx.clone(), Arc::clone(&counters));
+        let client: usize = req.query_param("c").and_then(|c| c.parse().ok()).expect("client number");
+        async move {
+            let mut accepted = 0usize;
+            let error = loop {
+                match ws.send(payload(client * 1_000_000 + accepted)).await {
+                    Ok(()) => {
+                        accepted += 1;
+                        counters[client].fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(error) => break error,
+                }
+            };
+            tx.send((client, accepted, error.to_string())).unwrap();
+            Ok::<_, Error>(())
+        }
+    })
+    .unwrap();
+    let server = start(app).await;
+    let client = Client::new(ClientOptions::default().compression(false));
+    let mut readers = Vec::new();
+    for c in 0..CLIENTS {
+        let mut ws = client.connect(&server.url(&format!("/stream?c={c}"))).await.unwrap();
+        readers.push(tokio::spawn(async move {
+            let mut received = 0usize;
+            while let Some(message) = within("next message", ws.recv()).await.unwrap() {
+                assert_eq!(message, payload(c * 1_000_000 + received), "client {c}, message {received}");
+                received += 1;
+                if received.is_multiple_of(50) {
+                    // A slow reader: the server's queue for it stays full.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            (c, received, ws.close_reason().unwrap())
+        }));
+    }
+    within("handlers busy", async {
+        while accepted_so_far.iter().any(|n| n.load(Ordering::SeqCst) < WARM_UP) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let timeout = Duration::from_secs(20);
+    within("shutdown", server.app.shutdown(timeout)).await;
+    let took = started.elapsed();
+
+    let mut accepted = vec![None; CLIENTS];
+    for _ in 0..CLIENTS {
+        let (c, n, error) = within("handler report", reports.recv()).await.unwrap();
+        assert!(n >= WARM_UP, "client {c}: handler sent {n}");
+        assert!(error.contains("closed") || error.contains("closing"), "client {c}: {error}");
+        accepted[c] = Some(n);
+    }
+    for reader in readers {
+        let (c, received, reason) = within("reader", reader).await.unwrap();
+        assert_eq!(Some(received), accepted[c], "client {c}: received {received}, accepted {:?}", accepted[c]);
+        assert_eq!(reason.code(), CloseCode::GOING_AWAY, "client {c}: {reason:?}");
+        assert_eq!(reason.reason(), "server shutting down");
+    }
+    assert!(took < timeout / 2, "shutdown took {took:?}: connections were dropped, not closed");
+    assert_eq!(server.app.stats().connections, 0);
+    within("serve returns", server.serve).await.unwrap().unwrap();
+}

@@ -91,6 +91,9 @@ impl Handle {
     fn poll_event(&self, cx: &mut Context<'_>) -> Poll<Result<Option<Event>, Error>> {
         let mut s = lock(&self.shared);
         if let Some(event) = s.incoming.pop_front() {
+            if let Event::Message(m) = &event {
+                s.incoming_bytes -= m.len();
+            }
             // The driver stops reading while the queue is full: let it resume.
             if s.read_paused {
                 s.read_paused = false;

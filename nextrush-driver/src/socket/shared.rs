@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     pub(crate) conn: Connection,
     /// Events not yet taken by `recv`.
     pub(crate) incoming: VecDeque<Event>,
+    /// Payload bytes of the messages in `incoming`.
+    pub(crate) incoming_bytes: usize,
     /// Set once the protocol reported the end.
     pub(crate) closed: Option<CloseReason>,
     /// The driver has finished: the transport is shut down.
@@ -81,6 +83,7 @@ impl Shared {
         Self {
             conn,
             incoming: VecDeque::new(),
+            incoming_bytes: 0,
             closed: None,
             finished: false,
             abort: false,

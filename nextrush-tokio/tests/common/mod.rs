@@ -136,7 +136,7 @@ impl HttpResponse {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
-    fn parse(bytes: &[u8]) -> Self {
+    pub(crate) fn parse(bytes: &[u8]) -> Self {
         let end = find(bytes, b"\r\n\r\n").unwrap_or_else(|| panic!("no complete head in {:?}", text(bytes)));
         let head = std::str::from_utf8(&bytes[..end]).expect("head is text");
         let mut lines = head.split("\r\n");
