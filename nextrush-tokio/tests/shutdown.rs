@@ -204,7 +204,7 @@ async fn shutdown_under_load_delivers_every_accepted_message_before_1001() {
     within("shutdown", server.app.shutdown(timeout)).await;
     let took = started.elapsed();
 
-    let mut accepted = vec![None; CLIENTS];
+    let mut accepted = [None; CLIENTS];
     for _ in 0..CLIENTS {
         let (c, n, error) = within("handler report", reports.recv()).await.unwrap();
         assert!(n >= WARM_UP, "client {c}: handler sent {n}");
