@@ -529,6 +529,8 @@ async fn reset_or_half_close_mid_message_is_cleaned_up() {
         bystander.round_trip().await;
     }
     bystander.finish(5).await;
+    wait_until("no connection left", || server.app.stats().connections == 0).await;
+    assert_eq!(server.app.stats().total_connections, 3);
 }
 
 /// A client that never reads while the handler keeps sending: `send` waits
