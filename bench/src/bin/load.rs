@@ -2,7 +2,7 @@
 //!
 //! `load --url ws://127.0.0.1:PORT --connections N --size BYTES --inflight K --duration SECS
 //!       [--warmup SECS] [--threads T]`
-//! `load --url ws://127.0.0.1:PORT --idle N`
+//! `load --url ws://127.0.0.1:PORT --idle N [--partial BYTES]`
 //!
 //! The client is a minimal hand-written RFC 6455 client, the cheapest per
 //! message we could make and the same for every server: each connection
@@ -15,7 +15,11 @@
 //! `result messages=M seconds=S rate=R`.
 //!
 //! With `--idle N`: opens N connections, prints `established N`, and holds
-//! them without traffic until its standard input closes.
+//! them without traffic until its standard input closes. With `--partial
+//! BYTES` too, each connection first sends BYTES of a frame declared one
+//! byte longer, so the server holds a partial frame of BYTES per connection
+//! (the worst case a peer can impose on the receive side within a frame
+//! limit of BYTES + 1).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -135,6 +139,15 @@ impl Parser {
     }
 }
 
+/// A masked binary frame head declaring `len + 1` bytes, and `len` of them.
+fn partial_frame(len: usize) -> Vec<u8> {
+    let mut frame = vec![0x82, 0x80 | 127];
+    frame.extend_from_slice(&(len as u64 + 1).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    frame.extend((0..len).map(|i| (i as u8) ^ [1, 2, 3, 4][i % 4]));
+    frame
+}
+
 async fn run_connection(
     mut s: TcpStream,
     leftover: Vec<u8>,
@@ -201,8 +214,15 @@ fn main() {
         if n as u64 + 64 > limit {
             die(&format!("--idle {n} needs more file descriptors than the limit {limit}"));
         }
+        let partial: usize = args.get("partial", 0);
         rt.block_on(async {
-            let conns = connect_all(&target, n).await;
+            let mut conns = connect_all(&target, n).await;
+            if partial > 0 {
+                let frame = partial_frame(partial);
+                for (s, _) in &mut conns {
+                    s.write_all(&frame).await.unwrap_or_else(|e| die(&format!("partial frame: {e}")));
+                }
+            }
             say(&format!("established {}", conns.len()));
             // Hold them until the driver closes our stdin.
             let mut stdin = tokio::io::stdin();

@@ -7,7 +7,7 @@
 //! cargo run --release --bin run -- [--quick] [--duration 3] [--warmup 1]
 //!     [--impls nextrush,fastwebsockets,tungstenite] [--connections 1,16,256]
 //!     [--sizes 20,1024,16384] [--inflight 1,16] [--threads 1] [--repeat 1] [--out FILE]
-//! cargo run --release --bin run -- --idle 10000 [--settle 2] [--out FILE]
+//! cargo run --release --bin run -- --idle 10000 [--settle 2] [--partial BYTES] [--out FILE]
 //! cargo run --release --bin run -- --fanout [--repeat 3] [--window 1,16,64,256] [--duration 5]
 //!     [--warmup 1] [--subscribers 1000] [--size 64] [--rate max|N] [--threads 1]
 //!     [--impls nextrush,tungstenite,tungstenite-mpsc] [--out FILE]
@@ -397,7 +397,9 @@ fn load_matrix(args: &Args) {
 fn idle(args: &Args, n: usize) {
     let impls: Vec<String> = args.list("impls", &IMPLS.map(str::to_owned));
     let settle: f64 = args.get("settle", 2.0);
-    let out = args.str("out").map(str::to_owned).unwrap_or_else(|| format!("{}/idle.md", results_dir()));
+    let partial: usize = args.get("partial", 0);
+    let default_out = if partial > 0 { "partial.md" } else { "idle.md" };
+    let out = args.str("out").map(str::to_owned).unwrap_or_else(|| format!("{}/{default_out}", results_dir()));
     let notes = machine_notes();
     let mut rows = Vec::new();
     for which in &impls {
@@ -406,6 +408,7 @@ fn idle(args: &Args, n: usize) {
         let before = vm_rss(server.pid()).unwrap_or(0);
         let mut load = Command::new(bin("load"))
             .args(["--url", &format!("ws://{}/", server.addr), "--idle", &n.to_string()])
+            .args(["--partial", &partial.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -430,13 +433,18 @@ fn idle(args: &Args, n: usize) {
         rows.push((which.clone(), before, after, per));
     }
     let per = |name: &str| rows.iter().find(|r| r.0 == name).map(|r| r.3);
-    let mut md = format!("# Idle memory: {n} idle WebSocket connections\n\n{notes}");
+    let mut md = if partial > 0 {
+        format!("# Memory: {n} connections, each holding a partial frame of {partial} bytes\n\n{notes}")
+    } else {
+        format!("# Idle memory: {n} idle WebSocket connections\n\n{notes}")
+    };
     let _ = writeln!(
         md,
         "- server RSS (VmRSS) read before the connections and {settle} s after all {n} handshakes completed; \
          servers: tokio current-thread runtime, NextRush with compression and heartbeats off\n"
     );
-    md.push_str("| impl | RSS before | RSS after | bytes / idle connection |\n|---|---:|---:|---:|\n");
+    let column = if partial > 0 { "bytes / connection" } else { "bytes / idle connection" };
+    let _ = writeln!(md, "| impl | RSS before | RSS after | {column} |\n|---|---:|---:|---:|");
     for (which, before, after, per) in &rows {
         let _ = writeln!(
             md,
