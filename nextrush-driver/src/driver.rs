@@ -77,6 +77,8 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     done: bool,
     /// The socket's queue in the rooms hub, drained into the connection.
     room: Option<MemberDrain>,
+    /// The waker last given to the shared state and the rooms hub.
+    registered: Option<Waker>,
 }
 
 impl<R: Runtime, T: Transport> Driver<R, T> {
@@ -98,6 +100,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             outcome: None,
             done: false,
             room: None,
+            registered: None,
         }
     }
 
@@ -157,16 +160,31 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         Ok(written)
     }
 
-    /// Reads once, into the thread's arena.
+    /// Reads into the thread's arena until the transport has nothing more
+    /// (so that its waker is registered) or a chunk's worth was read.
     fn read_in(&mut self, cx: &mut Context<'_>) -> Read {
         READ_ARENA.with_borrow_mut(|arena| {
-            if arena.capacity() - arena.len() < ARENA_MIN_SPARE {
-                arena.reserve(ARENA_CHUNK);
-            }
-            match self.io.poll_read_buf(cx, arena) {
-                Poll::Pending => Read::Nothing,
-                Poll::Ready(Ok(0) | Err(_)) => Read::Eof,
-                Poll::Ready(Ok(_)) => Read::Data(arena.split()),
+            let start = arena.len();
+            loop {
+                if arena.capacity() - arena.len() < ARENA_MIN_SPARE {
+                    arena.reserve(ARENA_CHUNK);
+                }
+                let read = self.io.poll_read_buf(cx, arena);
+                let total = arena.len() - start;
+                match read {
+                    Poll::Pending if total == 0 => return Read::Nothing,
+                    Poll::Ready(Ok(0) | Err(_)) if total == 0 => return Read::Eof,
+                    // The end (or an error) waits for the next round: it
+                    // will be read again there.
+                    Poll::Pending | Poll::Ready(Ok(0) | Err(_)) => {
+                        let more = !matches!(read, Poll::Pending);
+                        return Read::Data { bytes: arena.split(), more };
+                    }
+                    Poll::Ready(Ok(_)) if total >= ARENA_CHUNK => {
+                        return Read::Data { bytes: arena.split(), more: true };
+                    }
+                    Poll::Ready(Ok(_)) => {}
+                }
             }
         })
     }
@@ -232,19 +250,38 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         self.outcome = Some(Outcome { reason: reason.clone() });
     }
 
+    /// When the timer should fire next: the protocol's deadline, or once it
+    /// has closed, the end of the wait for the peer's FIN or for the flush.
+    fn deadline(&self, s: &Shared) -> Option<Instant> {
+        let after_close = [self.linger_until, self.flush_until].into_iter().flatten().min();
+        s.conn.poll_timeout().or(after_close.filter(|_| s.conn.is_closed()))
+    }
+
+    /// Makes `cx`'s waker the one handles and the rooms hub wake, unless it
+    /// is already (the common case: checked without taking any lock).
+    fn register_waker(&mut self, cx: &Context<'_>) {
+        if self.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return;
+        }
+        lock(&self.shared).driver_waker = Some(cx.waker().clone());
+        if let Some(room) = &self.room {
+            room.wake.set(cx.waker());
+        }
+        self.registered = Some(cx.waker().clone());
+    }
+
     /// One round of work, with the shared state locked twice: once to take
     /// output and look at the state, once to feed input and hand out events.
     /// The transport is only touched in between, without the lock.
-    fn step(&mut self, cx: &mut Context<'_>) -> Step {
-        let now = self.rt.now();
+    ///
+    /// The round asks for another only when one could do more without being
+    /// woken: every source it leaves has its waker registered (a read or
+    /// write that returned `Pending`, the timer at the current deadline).
+    fn step(&mut self, cx: &mut Context<'_>, now: Instant) -> Step {
         let shared = Arc::clone(&self.shared);
         let (can_read, deadline) = {
             let mut s = lock(&shared);
-            if !s.driver_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                s.driver_waker = Some(cx.waker().clone());
-            }
-            if let Some(room) = &self.room {
-                room.wake.set(cx.waker());
+            if let Some(room) = &mut self.room {
                 let moved = room.drain(&mut s.conn, now);
                 if moved > 0 {
                     s.counters.messages_out += moved;
@@ -252,8 +289,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 }
             }
             self.refill_write_buf(&mut s);
-            let after_close = [self.linger_until, self.flush_until].into_iter().flatten().min();
-            let deadline = s.conn.poll_timeout().or(after_close.filter(|_| s.conn.is_closed()));
+            let deadline = self.deadline(&s);
             let max_bytes = s.conn.config().max_message_size.max(MIN_PENDING_BYTES);
             let can_read = s.incoming.len() < MAX_PENDING_EVENTS && s.incoming_bytes < max_bytes;
             s.read_paused = !can_read;
@@ -267,12 +303,13 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
 
         self.release_write_buf();
         let mut s = lock(&shared);
-        let mut progress = false;
+        let mut again = false;
+        let mut wrote = false;
         let mut waiters = Vec::new();
         match write {
             Ok(0) => {}
             Ok(n) => {
-                progress = true;
+                wrote = true;
                 s.unflushed -= n;
                 s.counters.bytes_out += n as u64;
                 Stats::add(&s.stats.bytes_sent, n as u64);
@@ -280,7 +317,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             }
             Err(error) => {
                 tracing::debug!(%error, "write failed");
-                progress = true;
+                again = true;
                 self.read_eof = true;
                 self.write_buf.clear();
                 self.written = 0;
@@ -291,19 +328,19 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         match read {
             Read::Nothing => {}
             Read::Eof => {
-                progress = true;
+                again = true;
                 self.read_eof = true;
                 s.conn.receive_eof(now);
             }
-            Read::Data(bytes) => {
-                progress = true;
+            Read::Data { bytes, more } => {
+                again |= more;
                 s.counters.bytes_in += bytes.len() as u64;
                 Stats::add(&s.stats.bytes_received, bytes.len() as u64);
                 s.conn.receive_owned(now, bytes);
             }
         }
         if let Some(deadline) = due {
-            progress = true;
+            again = true;
             let now = now.max(deadline);
             if self.linger_until.is_some_and(|l| now >= l) {
                 self.read_eof = true;
@@ -314,12 +351,14 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             }
             s.conn.handle_timeout(now);
         }
-        let reader = if self.deliver_events(&mut s, now, &mut waiters) {
-            progress = true;
-            s.recv_waker.take()
-        } else {
-            None
-        };
+        let reader = if self.deliver_events(&mut s, now, &mut waiters) { s.recv_waker.take() } else { None };
+        // Output appeared (a pong, a close reply, room traffic) with the
+        // transport free to take it; or processing moved the deadline the
+        // timer was armed for.
+        let write_idle = self.written == self.write_buf.len();
+        let room_backlog = wrote && self.room.as_ref().is_some_and(MemberDrain::has_work);
+        again |= write_idle && (s.conn.buffered_amount() > 0 || room_backlog);
+        again |= self.deadline(&s) != deadline;
         let finished = s.abort
             || self.flush_expired
             || (s.conn.is_closed()
@@ -331,7 +370,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         if let Some(w) = reader {
             w.wake();
         }
-        Step { progress, finished }
+        Step { again, finished }
     }
 
     fn finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -371,12 +410,17 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
 enum Read {
     Nothing,
     Eof,
-    Data(BytesMut),
+    /// `more`: stopped before the transport had nothing left.
+    Data {
+        bytes: BytesMut,
+        more: bool,
+    },
 }
 
 /// What one round of work did.
 struct Step {
-    progress: bool,
+    /// Another round could do more right away.
+    again: bool,
     finished: bool,
 }
 
@@ -388,12 +432,15 @@ impl<R: Runtime, T: Transport> Future for Driver<R, T> {
         if this.done {
             return Poll::Ready(());
         }
+        this.register_waker(cx);
+        // One clock reading per poll: a poll takes microseconds.
+        let now = this.rt.now();
         for _ in 0..BUDGET {
-            let step = this.step(cx);
+            let step = this.step(cx, now);
             if step.finished {
                 return this.finish(cx);
             }
-            if !step.progress {
+            if !step.again {
                 return Poll::Pending;
             }
         }

@@ -2,6 +2,7 @@
 //! app's [`Rooms`] hub, with a bounded queue the driver drains into the
 //! connection — broadcasts are encoded once and never wait for a slow peer.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Waker;
 use std::time::Instant;
@@ -27,23 +28,33 @@ pub type Rooms = nextrush_rooms::Rooms<RoomMember>;
 const DRAIN_BELOW: usize = 64 * 1024;
 
 /// A waker the member's notification wakes, so that delivering into a
-/// member never touches the socket's lock.
+/// member never touches the socket's lock; and a flag saying the queue has
+/// something new, so that the driver locks the queue only then.
 #[derive(Default)]
-pub(crate) struct WakeSlot(Mutex<Option<Waker>>);
+pub(crate) struct WakeSlot {
+    waker: Mutex<Option<Waker>>,
+    pending: AtomicBool,
+}
 
 impl WakeSlot {
     pub(crate) fn set(&self, waker: &Waker) {
-        let mut slot = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut slot = self.waker.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
             *slot = Some(waker.clone());
         }
     }
 
     pub(crate) fn wake(&self) {
-        let waker = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        if let Some(w) = waker {
-            w.wake();
+        self.pending.store(true, Ordering::Release);
+        let slot = self.waker.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(w) = slot.as_ref() {
+            w.wake_by_ref();
         }
+    }
+
+    /// Whether the queue was notified since the last call.
+    fn take_pending(&self) -> bool {
+        self.pending.swap(false, Ordering::Acquire)
     }
 }
 
@@ -59,15 +70,32 @@ pub(crate) struct Membership {
 pub(crate) struct MemberDrain {
     pub(crate) member: Arc<QueueMember>,
     pub(crate) wake: Arc<WakeSlot>,
+    /// The last drain left messages queued (the connection was full).
+    backlog: bool,
 }
 
 impl MemberDrain {
+    pub(crate) fn new(member: Arc<QueueMember>, wake: Arc<WakeSlot>) -> Self {
+        Self { member, wake, backlog: false }
+    }
+
+    /// Whether a drain could move something: the queue was notified (it
+    /// went from empty to non-empty, or disconnected) or the last drain
+    /// left messages behind. Answered without locking the queue.
+    pub(crate) fn has_work(&self) -> bool {
+        self.backlog || self.wake.pending.load(Ordering::Acquire)
+    }
+
     /// Moves queued room traffic into `conn` while it has room; closes with
     /// 1008 if the room policy disconnected this member. Returns the number
     /// of messages moved.
-    pub(crate) fn drain(&self, conn: &mut Connection, now: Instant) -> u64 {
+    pub(crate) fn drain(&mut self, conn: &mut Connection, now: Instant) -> u64 {
+        if !self.wake.take_pending() && !self.backlog {
+            return 0;
+        }
         let mut queue = self.member.queue();
         if queue.is_disconnected() {
+            self.backlog = false;
             if conn.ready_state() == ReadyState::Open {
                 let _ = conn.close(now, CloseCode::POLICY_VIOLATION, "slow consumer");
             }
@@ -87,6 +115,7 @@ impl MemberDrain {
             queue.pop();
             moved += 1;
         }
+        self.backlog = !queue.is_empty() && conn.ready_state() == ReadyState::Open;
         moved
     }
 }

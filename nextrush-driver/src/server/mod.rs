@@ -452,7 +452,7 @@ impl<R: Runtime> App<R> {
             id,
             drain_events: Arc::new(move || app.drain_room_events()),
         };
-        (MemberDrain { member, wake }, membership)
+        (MemberDrain::new(member, wake), membership)
     }
 
     /// Runs the hub's `cleanup` every `room_cleanup_interval` until shutdown

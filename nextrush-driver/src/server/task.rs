@@ -50,9 +50,11 @@ impl Wake for PartWaker {
         let flag = if self.driver { &self.flags.driver } else { &self.flags.handler };
         flag.store(true, Ordering::SeqCst);
         if !self.flags.polling.load(Ordering::SeqCst) {
-            let outer = self.flags.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-            if let Some(w) = outer {
-                w.wake();
+            // Runtime wakers only schedule the task: waking under this lock
+            // cannot call back into it.
+            let outer = self.flags.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(w) = outer.as_ref() {
+                w.wake_by_ref();
             }
         }
     }
@@ -67,6 +69,9 @@ pub(super) struct ConnectionTask<R: Runtime, T: Transport> {
     flags: Arc<Flags>,
     handler_waker: Waker,
     driver_waker: Waker,
+    /// The runtime waker last stored in `flags.outer`, to compare against
+    /// without the lock.
+    outer: Option<Waker>,
 }
 
 impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
@@ -85,6 +90,7 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
             flags,
             handler_waker,
             driver_waker,
+            outer: None,
         }
     }
 
@@ -152,11 +158,9 @@ impl<R: Runtime, T: Transport> Future for ConnectionTask<R, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let _entered = this.span.clone().entered();
-        {
-            let mut outer = this.flags.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                *outer = Some(cx.waker().clone());
-            }
+        if !this.outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *this.flags.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cx.waker().clone());
+            this.outer = Some(cx.waker().clone());
         }
         this.flags.polling.store(true, Ordering::SeqCst);
         let busy = this.run_rounds();

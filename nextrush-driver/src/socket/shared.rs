@@ -115,9 +115,10 @@ impl Shared {
 
     /// Queues a data message, counting it.
     pub(crate) fn send_message(&mut self, message: Message) -> Result<(), crate::Error> {
-        self.conn.send((self.clock)(), message)?;
+        let now = (self.clock)();
+        self.conn.send(now, message)?;
         self.counters.messages_out += 1;
-        self.counters.last_activity = (self.clock)();
+        self.counters.last_activity = now;
         Stats::add(&self.stats.messages_sent, 1);
         Ok(())
     }
