@@ -464,7 +464,7 @@ fn idle(args: &Args, n: usize) {
 }
 
 fn main() {
-    let args = Args::parse(&["quick"]);
+    let args = Args::parse(&["quick", "fanout"]);
     raise_nofile();
     let _ = std::io::stdout().flush();
     if args.flag("fanout") {
