@@ -112,16 +112,25 @@ pub fn vm_rss(pid: u32) -> Option<u64> {
 pub const IMPLS: [&str; 3] = ["nextrush", "fastwebsockets", "tungstenite"];
 
 /// The minimal RFC 6455 client shared by `load` and `fanout`: URL parsing,
-/// the opening handshake, opening many connections.
+/// the opening handshake, opening many connections; over TCP (`ws://`) or
+/// TLS over TCP (`wss://`, tokio-rustls trusting the bench CA of [`tls`](super::tls)).
 pub mod client {
     use std::io::Write;
     use std::sync::Arc;
     use std::time::Duration;
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
     use tokio::net::TcpStream;
+    use tokio_rustls::TlsConnector;
+    use tokio_rustls::rustls::pki_types::ServerName;
 
     use super::die;
+
+    /// A connection's byte stream: TCP, or TLS over TCP. Writers flush after
+    /// each batch (a no-op for TCP; TLS needs it to send its records).
+    pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+    impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+    pub type BoxStream = Box<dyn Stream>;
 
     pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
     pub const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
@@ -137,28 +146,45 @@ pub mod client {
         pub addr: String,
         pub host_header: String,
         pub path: String,
+        /// For `wss://`: the connector and the server name to verify.
+        pub tls: Option<(TlsConnector, ServerName<'static>)>,
     }
 
+    /// `ws://HOST:PORT[/path]` or `wss://HOST:PORT[/path]`.
     pub fn parse_url(url: &str) -> Target {
-        let rest = url.strip_prefix("ws://").unwrap_or_else(|| die("--url must start with ws://"));
+        let (rest, secure) = match (url.strip_prefix("ws://"), url.strip_prefix("wss://")) {
+            (Some(rest), _) => (rest, false),
+            (_, Some(rest)) => (rest, true),
+            _ => die("--url must start with ws:// or wss://"),
+        };
         let (host, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        Target { addr: host.to_owned(), host_header: host.to_owned(), path: path.to_owned() }
+        let tls = secure.then(|| {
+            let name = host.rsplit_once(':').map_or(host, |(name, _)| name).to_owned();
+            let name = ServerName::try_from(name).unwrap_or_else(|_| die("bad host name in --url"));
+            (TlsConnector::from(super::tls::client()), name)
+        });
+        Target { addr: host.to_owned(), host_header: host.to_owned(), path: path.to_owned(), tls }
     }
 
-    /// TCP connect plus opening handshake; returns the stream and any bytes that
-    /// followed the 101 response.
-    pub async fn connect(t: &Target) -> std::io::Result<(TcpStream, Vec<u8>)> {
-        let mut s = TcpStream::connect(&t.addr).await?;
-        s.set_nodelay(true)?;
+    /// TCP connect (and TLS handshake for `wss://`) plus opening handshake;
+    /// returns the stream and any bytes that followed the 101 response.
+    pub async fn connect(t: &Target) -> std::io::Result<(BoxStream, Vec<u8>)> {
+        let tcp = TcpStream::connect(&t.addr).await?;
+        tcp.set_nodelay(true)?;
+        let mut s: BoxStream = match &t.tls {
+            None => Box::new(tcp),
+            Some((connector, name)) => Box::new(connector.connect(name.clone(), tcp).await?),
+        };
         let req = format!(
             "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
             t.path, t.host_header
         );
         s.write_all(req.as_bytes()).await?;
+        s.flush().await?;
         let mut buf = Vec::with_capacity(1024);
         let mut chunk = [0u8; 1024];
         loop {
@@ -181,7 +207,7 @@ pub mod client {
     }
 
     /// Opens `n` connections, at most 128 handshakes at a time.
-    pub async fn connect_all(t: &Arc<Target>, n: usize) -> Vec<(TcpStream, Vec<u8>)> {
+    pub async fn connect_all(t: &Arc<Target>, n: usize) -> Vec<(BoxStream, Vec<u8>)> {
         let sem = Arc::new(tokio::sync::Semaphore::new(128));
         let mut handles = Vec::with_capacity(n);
         for _ in 0..n {
@@ -217,3 +243,79 @@ pub const RUNTIME_PAIRS: [(&str, &str, &str); 3] = [
     ("smol", "nextrush-smol", "async-tungstenite-smol"),
     ("async-std", "nextrush-async-std", "async-tungstenite-async-std"),
 ];
+
+/// TLS material for the wss rows (`run --tls`): a CA and a server certificate
+/// for `localhost` and `127.0.0.1`, made with rcgen once and kept in
+/// `target/bench-tls/`, so that `echo_server --tls` and `load`, separate
+/// processes, share it. Server and client configurations come from
+/// NextRush's own helpers (ring provider, ALPN `http/1.1`), and every server
+/// under test gets the very same `ServerConfig`.
+pub mod tls {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use nextrush_tokio::tls::rustls::pki_types::pem::PemObject;
+    use nextrush_tokio::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use nextrush_tokio::tls::rustls::{ClientConfig, RootCertStore, ServerConfig};
+    use nextrush_tokio::tls::{client_config, server_config};
+
+    use super::die;
+
+    fn dir() -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/bench-tls"))
+    }
+
+    /// Makes the CA and the server certificate unless they exist.
+    pub fn ensure() {
+        let dir = dir();
+        if dir.join("server.key").exists() {
+            return;
+        }
+        let made = (|| -> Result<(), Box<dyn std::error::Error>> {
+            use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+            let mut ca = CertificateParams::new(Vec::<String>::new())?;
+            ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            ca.distinguished_name.push(DnType::CommonName, "nextrush bench CA");
+            let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+            let leaf = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+            let key = KeyPair::generate()?;
+            let cert = leaf.signed_by(&key, &ca)?;
+            // Written to a private directory, then moved in, the key last:
+            // its presence means the set is complete.
+            let tmp = dir.join(format!("tmp-{}", std::process::id()));
+            std::fs::create_dir_all(&tmp)?;
+            std::fs::write(tmp.join("ca.pem"), ca.pem())?;
+            std::fs::write(tmp.join("server.pem"), cert.pem())?;
+            std::fs::write(tmp.join("server.key"), key.serialize_pem())?;
+            for name in ["ca.pem", "server.pem", "server.key"] {
+                std::fs::rename(tmp.join(name), dir.join(name))?;
+            }
+            std::fs::remove_dir(&tmp)?;
+            Ok(())
+        })();
+        if let Err(e) = made {
+            die(&format!("making TLS material in {}: {e}", dir.display()));
+        }
+    }
+
+    /// The servers' configuration (ring, TLS 1.2/1.3, ALPN `http/1.1`).
+    pub fn server() -> Arc<ServerConfig> {
+        ensure();
+        let dir = dir();
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+            .and_then(|certs| certs.collect())
+            .unwrap_or_else(|e| die(&format!("server.pem: {e}")));
+        let key =
+            PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap_or_else(|e| die(&format!("server.key: {e}")));
+        server_config(chain, key).unwrap_or_else(|e| die(&format!("server config: {e}")))
+    }
+
+    /// The load generator's configuration: trusts the bench CA only.
+    pub fn client() -> Arc<ClientConfig> {
+        ensure();
+        let ca = CertificateDer::from_pem_file(dir().join("ca.pem")).unwrap_or_else(|e| die(&format!("ca.pem: {e}")));
+        let mut roots = RootCertStore::empty();
+        roots.add(ca).unwrap_or_else(|e| die(&format!("ca.pem: {e}")));
+        client_config(roots).unwrap_or_else(|e| die(&format!("client config: {e}")))
+    }
+}

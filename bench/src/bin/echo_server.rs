@@ -8,15 +8,26 @@
 //! executor, one thread: `ASYNC_STD_THREAD_COUNT=1`).
 //!
 //! Prints `listening on HOST:PORT` once bound (PORT 0 picks a free port).
+//!
+//! `--tls` (tokio servers only): serves wss:// with the bench certificate
+//! (`nextrush_bench::tls`): NextRush through `App::serve_tls`, fastwebsockets
+//! and tokio-tungstenite behind `tokio_rustls::TlsAcceptor`, all with the
+//! very same rustls `ServerConfig`.
 
 use nextrush_bench::{Args, die, raise_nofile};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 fn main() {
-    let args = Args::parse(&[]);
+    let args = Args::parse(&["tls"]);
     let which = args.str("impl").unwrap_or_else(|| die("--impl nextrush|fastwebsockets|tungstenite|nextrush-smol|async-tungstenite-smol|nextrush-async-std|async-tungstenite-async-std")).to_owned();
     let addr = args.str("addr").unwrap_or("127.0.0.1:0").to_owned();
+    let tls = args.flag("tls");
     raise_nofile();
+    if tls && !matches!(which.as_str(), "nextrush" | "fastwebsockets" | "tungstenite") {
+        die("--tls: only nextrush, fastwebsockets and tungstenite (tokio)");
+    }
     if let Some(result) = other_runtimes::serve(&which, &addr) {
         if let Err(e) = result {
             die(&e.to_string());
@@ -25,10 +36,11 @@ fn main() {
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
     let result = rt.block_on(async move {
+        let acceptor = tls.then(|| TlsAcceptor::from(nextrush_bench::tls::server()));
         match which.as_str() {
-            "nextrush" => nextrush(&addr).await,
-            "fastwebsockets" => fws::serve(&addr).await,
-            "tungstenite" => tung::serve(&addr).await,
+            "nextrush" => nextrush(&addr, tls).await,
+            "fastwebsockets" => fws::serve(&addr, acceptor).await,
+            "tungstenite" => tung::serve(&addr, acceptor).await,
             other => die(&format!("unknown --impl {other}")),
         }
     });
@@ -47,7 +59,7 @@ fn announce(addr: std::net::SocketAddr) {
 
 // --- NextRush: App with compression and heartbeats off, like the echo example.
 
-async fn nextrush(addr: &str) -> BoxResult {
+async fn nextrush(addr: &str, tls: bool) -> BoxResult {
     use nextrush_tokio::{App, Options};
     let options =
         Options::default().compression(false).max_message_size(64 << 20).max_connections(100_000).ping_interval(None);
@@ -56,7 +68,11 @@ async fn nextrush(addr: &str) -> BoxResult {
     app.ws("/", nextrush_echo)?;
     let listener = app.bind(addr).await?;
     announce(listener.0.local_addr()?);
-    app.serve(listener).await?;
+    if tls {
+        app.serve_tls(listener, nextrush_bench::tls::server()).await?;
+    } else {
+        app.serve(listener).await?;
+    }
     Ok(())
 }
 
@@ -105,15 +121,27 @@ mod fws {
         Ok(response)
     }
 
-    pub(super) async fn serve(addr: &str) -> BoxResult {
+    async fn serve_http<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(stream: S) {
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let _ = http1::Builder::new().serve_connection(io, service_fn(on_request)).with_upgrades().await;
+    }
+
+    pub(super) async fn serve(addr: &str, tls: Option<TlsAcceptor>) -> BoxResult {
         let listener = TcpListener::bind(addr).await?;
         announce(listener.local_addr()?);
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let io = hyper_util::rt::TokioIo::new(stream);
-                let _ = http1::Builder::new().serve_connection(io, service_fn(on_request)).with_upgrades().await;
+                match tls {
+                    None => serve_http(stream).await,
+                    Some(tls) => {
+                        if let Ok(stream) = tls.accept(stream).await {
+                            serve_http(stream).await;
+                        }
+                    }
+                }
             });
         }
     }
@@ -128,7 +156,7 @@ mod tung {
     use futures_util::{FutureExt, SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::{Error, Message};
 
-    async fn handle(stream: tokio::net::TcpStream) -> Result<(), Error> {
+    async fn handle<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<(), Error> {
         let mut ws = tokio_tungstenite::accept_async(stream).await?;
         loop {
             let next = match ws.next().now_or_never() {
@@ -149,14 +177,21 @@ mod tung {
         ws.flush().await
     }
 
-    pub(super) async fn serve(addr: &str) -> BoxResult {
+    pub(super) async fn serve(addr: &str, tls: Option<TlsAcceptor>) -> BoxResult {
         let listener = TcpListener::bind(addr).await?;
         announce(listener.local_addr()?);
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let _ = handle(stream).await;
+                let _ = match tls {
+                    None => handle(stream).await,
+                    Some(tls) => match tls.accept(stream).await {
+                        Ok(stream) => handle(stream).await,
+                        Err(_) => Ok(()),
+                    },
+                };
             });
         }
     }

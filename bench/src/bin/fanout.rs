@@ -32,10 +32,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nextrush_bench::client::{MASK, Target, connect, connect_all, parse_url, say};
+use nextrush_bench::client::{BoxStream, MASK, Target, connect, connect_all, parse_url, say};
 use nextrush_bench::{Args, die, raise_nofile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 /// Open-message slots; the window may not exceed it.
@@ -94,7 +93,7 @@ impl FrameMaker {
 }
 
 /// Reads server frames and checks sequence numbers; subscriber `idx`.
-async fn subscriber(mut s: TcpStream, leftover: Vec<u8>, idx: usize, shared: Arc<Shared>) {
+async fn subscriber(mut s: BoxStream, leftover: Vec<u8>, idx: usize, shared: Arc<Shared>) {
     let mut buf = vec![0u8; 64 * 1024];
     buf[..leftover.len()].copy_from_slice(&leftover);
     let mut filled = leftover.len();
@@ -159,9 +158,15 @@ async fn subscriber(mut s: TcpStream, leftover: Vec<u8>, idx: usize, shared: Arc
     }
 }
 
+/// One batch: write, then flush (a no-op for TCP; TLS sends its records).
+async fn write_flush(s: &mut BoxStream, bytes: &[u8]) -> std::io::Result<()> {
+    s.write_all(bytes).await?;
+    s.flush().await
+}
+
 /// Closed loop: keeps `window` messages open. Returns (published, stalled).
 async fn publish_closed(
-    mut s: TcpStream,
+    mut s: BoxStream,
     size: usize,
     window: u64,
     shared: Arc<Shared>,
@@ -181,7 +186,7 @@ async fn publish_closed(
                 maker.push(&mut out, sent);
                 sent += 1;
             }
-            if let Err(e) = s.write_all(&out).await {
+            if let Err(e) = write_flush(&mut s, &out).await {
                 die(&format!("publisher write: {e}"));
             }
             continue;
@@ -194,7 +199,7 @@ async fn publish_closed(
 }
 
 /// Open loop: `rate` messages per second in 1 ms ticks. Returns published.
-async fn publish_open(mut s: TcpStream, size: usize, rate: f64, stop: Arc<AtomicBool>) -> u64 {
+async fn publish_open(mut s: BoxStream, size: usize, rate: f64, stop: Arc<AtomicBool>) -> u64 {
     let maker = FrameMaker::new(size);
     let mut out = Vec::new();
     let mut sent: u64 = 0;
@@ -212,7 +217,7 @@ async fn publish_open(mut s: TcpStream, size: usize, rate: f64, stop: Arc<Atomic
             maker.push(&mut out, sent);
             sent += 1;
         }
-        if let Err(e) = s.write_all(&out).await {
+        if let Err(e) = write_flush(&mut s, &out).await {
             die(&format!("publisher write: {e}"));
         }
     }
@@ -221,7 +226,12 @@ async fn publish_open(mut s: TcpStream, size: usize, rate: f64, stop: Arc<Atomic
 
 /// The server's `/stats` answer (one text message), or `?`.
 async fn server_stats(base: &Target) -> String {
-    let t = Target { addr: base.addr.clone(), host_header: base.host_header.clone(), path: "/stats".into() };
+    let t = Target {
+        addr: base.addr.clone(),
+        host_header: base.host_header.clone(),
+        path: "/stats".into(),
+        tls: base.tls.clone(),
+    };
     let Ok(Ok((mut s, mut buf))) = tokio::time::timeout(Duration::from_secs(3), connect(&t)).await else {
         return "?".into();
     };

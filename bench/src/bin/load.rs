@@ -3,6 +3,9 @@
 //! `load --url ws://127.0.0.1:PORT --connections N --size BYTES --inflight K --duration SECS
 //!       [--warmup SECS] [--threads T]`
 //! `load --url ws://127.0.0.1:PORT --idle N [--partial BYTES]`
+//! `load --url wss://localhost:PORT ...` (or `--tls` with a ws:// URL): the
+//! same over TLS (tokio-rustls, ring, trusting the bench CA of
+//! `nextrush_bench::tls`).
 //!
 //! The client is a minimal hand-written RFC 6455 client, the cheapest per
 //! message we could make and the same for every server: each connection
@@ -25,10 +28,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nextrush_bench::client::{MASK, connect_all, parse_url, say};
+use nextrush_bench::client::{BoxStream, MASK, connect_all, parse_url, say};
 use nextrush_bench::{Args, die, raise_nofile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// Payload byte `i` (so first and last byte depend on the size).
 fn payload_byte(i: usize) -> u8 {
@@ -149,7 +151,7 @@ fn partial_frame(len: usize) -> Vec<u8> {
 }
 
 async fn run_connection(
-    mut s: TcpStream,
+    mut s: BoxStream,
     leftover: Vec<u8>,
     size: usize,
     inflight: usize,
@@ -160,7 +162,13 @@ async fn run_connection(
     let batch: Vec<u8> = frame.iter().copied().cycle().take(frame.len() * inflight).collect();
     let mut parser = Parser::new(size);
     let mut buf = vec![0u8; 64 * 1024];
-    if let Err(e) = s.write_all(&batch).await {
+    // (The flushes are no-ops for TCP; TLS needs them to send its records.)
+    if let Err(e) = async {
+        s.write_all(&batch).await?;
+        s.flush().await
+    }
+    .await
+    {
         die(&format!("write: {e}"));
     }
     let mut pending = match parser.feed(&leftover) {
@@ -173,7 +181,11 @@ async fn run_connection(
             if stop.load(Ordering::Relaxed) {
                 return;
             }
-            if let Err(e) = s.write_all(&batch[..frame.len() * pending]).await {
+            let sent = async {
+                s.write_all(&batch[..frame.len() * pending]).await?;
+                s.flush().await
+            };
+            if let Err(e) = sent.await {
                 if stop.load(Ordering::Relaxed) {
                     return;
                 }
@@ -203,8 +215,12 @@ async fn run_connection(
 }
 
 fn main() {
-    let args = Args::parse(&[]);
-    let target = Arc::new(parse_url(args.str("url").unwrap_or_else(|| die("--url ws://HOST:PORT[/path]"))));
+    let args = Args::parse(&["tls"]);
+    let mut url = args.str("url").unwrap_or_else(|| die("--url ws://HOST:PORT[/path]")).to_owned();
+    if args.flag("tls") && url.starts_with("ws://") {
+        url = format!("wss://{}", &url["ws://".len()..]);
+    }
+    let target = Arc::new(parse_url(&url));
     let threads: usize = args.get("threads", 1);
     let limit = raise_nofile();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build().unwrap();
@@ -220,7 +236,11 @@ fn main() {
             if partial > 0 {
                 let frame = partial_frame(partial);
                 for (s, _) in &mut conns {
-                    s.write_all(&frame).await.unwrap_or_else(|e| die(&format!("partial frame: {e}")));
+                    let sent = async {
+                        s.write_all(&frame).await?;
+                        s.flush().await
+                    };
+                    sent.await.unwrap_or_else(|e| die(&format!("partial frame: {e}")));
                 }
             }
             say(&format!("established {}", conns.len()));

@@ -13,6 +13,8 @@
 //!     [--impls nextrush,tungstenite,tungstenite-mpsc] [--out FILE]
 //! cargo run --release --bin run -- --runtimes tokio,smol,async-std [--quick] [--repeat 3]
 //!     [--idle 10000] [...]   # NextRush vs tungstenite on each runtime → results/runtimes.md
+//! cargo run --release --bin run -- --tls [--quick] [--repeat 3] [--impls ...] [--connections ...]
+//!     [--sizes ...] [--inflight ...] [...]   # each cell over ws:// and wss:// → results/tls.md
 //! ```
 
 use std::fmt::Write as _;
@@ -43,15 +45,16 @@ struct Server {
 impl Server {
     // The child is waited for in `stop` (or just above `die`).
     #[allow(clippy::zombie_processes)]
-    fn start(which: &str) -> Self {
-        Self::start_bin("echo_server", which)
+    fn start(which: &str, tls: bool) -> Self {
+        Self::start_bin("echo_server", which, tls)
     }
 
     // As `start`.
     #[allow(clippy::zombie_processes)]
-    fn start_bin(binary: &str, which: &str) -> Self {
+    fn start_bin(binary: &str, which: &str, tls: bool) -> Self {
         let mut child = Command::new(bin(binary))
             .args(["--impl", which, "--addr", "127.0.0.1:0"])
+            .args(tls.then_some("--tls"))
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| die(&format!("spawn {binary}: {e}")));
@@ -152,15 +155,18 @@ struct Config {
     duration: f64,
     warmup: f64,
     threads: usize,
+    /// wss:// (`echo_server --tls`, `load` over TLS) instead of ws://.
+    tls: bool,
 }
 
 // `load` is waited for below, on every path past the spawn.
 #[allow(clippy::zombie_processes)]
 fn measure(which: &str, cell: Cell, cfg: &Config) -> Option<Measure> {
-    let server = Server::start(which);
+    let server = Server::start(which, cfg.tls);
     let tck = clk_tck();
+    let scheme = if cfg.tls { "wss" } else { "ws" };
     let mut load = Command::new(bin("load"))
-        .args(["--url", &format!("ws://{}/", server.addr)])
+        .args(["--url", &format!("{scheme}://{}/", server.addr)])
         .args(["--connections", &cell.connections.to_string()])
         .args(["--size", &cell.size.to_string()])
         .args(["--inflight", &cell.inflight.to_string()])
@@ -279,6 +285,7 @@ fn load_matrix(args: &Args) {
         duration: args.get("duration", if quick { 1.5 } else { 3.0 }),
         warmup: args.get("warmup", if quick { 0.5 } else { 1.0 }),
         threads: args.get("threads", 1),
+        tls: false,
     };
     let conns: Vec<usize> = args.list("connections", if quick { &[1, 256] } else { &[1, 16, 256] });
     let sizes: Vec<usize> = args.list("sizes", if quick { &[20, 16384] } else { &[20, 1024, 16384] });
@@ -403,7 +410,7 @@ fn idle(args: &Args, n: usize) {
     let notes = machine_notes();
     let mut rows = Vec::new();
     for which in &impls {
-        let server = Server::start(which);
+        let server = Server::start(which, false);
         std::thread::sleep(Duration::from_millis(500));
         let before = vm_rss(server.pid()).unwrap_or(0);
         let mut load = Command::new(bin("load"))
@@ -463,10 +470,208 @@ fn idle(args: &Args, n: usize) {
     write_out(&out, &md);
 }
 
+// --- `--tls`: every cell over ws:// and over wss://, per implementation.
+
+/// One implementation's repetitions in one cell: ws runs, wss runs (the
+/// two schemes of one repetition run next to each other).
+type WsWss = [Vec<Option<Measure>>; 2];
+
+/// ws and wss side by side: throughput and server CPU per message, wss as a
+/// ratio of ws for each implementation, and the implementations compared
+/// over wss → `results/tls.md`.
+fn tls_matrix(args: &Args) {
+    let quick = args.flag("quick");
+    let impls: Vec<String> = args.list("impls", &IMPLS.map(str::to_owned));
+    for i in &impls {
+        if !IMPLS.contains(&i.as_str()) {
+            die(&format!("--tls: --impls takes {}, not {i:?}", IMPLS.join(", ")));
+        }
+    }
+    let cfg = |tls| Config {
+        duration: args.get("duration", if quick { 1.5 } else { 3.0 }),
+        warmup: args.get("warmup", if quick { 0.5 } else { 1.0 }),
+        threads: args.get("threads", 1),
+        tls,
+    };
+    let schemes = [cfg(false), cfg(true)];
+    let conns: Vec<usize> = args.list("connections", if quick { &[1, 256] } else { &[1, 16, 256] });
+    let sizes: Vec<usize> = args.list("sizes", if quick { &[20, 16384] } else { &[20, 1024, 16384] });
+    let inflights: Vec<usize> = args.list("inflight", &[1, 16]);
+    let repeat: usize = args.get("repeat", 1).max(1);
+    let out = args.str("out").map(str::to_owned).unwrap_or_else(|| format!("{}/tls.md", results_dir()));
+    let command: Vec<String> = std::env::args().skip(1).collect();
+
+    let notes = machine_notes();
+    let mut cells = Vec::new();
+    for &connections in &conns {
+        for &size in &sizes {
+            for &inflight in &inflights {
+                cells.push(Cell { connections, size, inflight });
+            }
+        }
+    }
+    let total = cells.len() * impls.len() * 2 * repeat;
+    let started = Instant::now();
+    let mut done = 0;
+    // rows[cell][impl] = [ws runs, wss runs]
+    let mut rows: Vec<(Cell, Vec<WsWss>)> = Vec::new();
+    for cell in cells {
+        let mut runs: Vec<WsWss> = vec![[Vec::new(), Vec::new()]; impls.len()];
+        // Impls interleaved within each repetition, ws then wss for each.
+        for _ in 0..repeat {
+            for (i, which) in impls.iter().enumerate() {
+                for (t, cfg) in schemes.iter().enumerate() {
+                    let m = measure(which, cell, cfg);
+                    done += 1;
+                    let scheme = if cfg.tls { "wss" } else { "ws " };
+                    match &m {
+                        Some(m) => eprintln!(
+                            "[{done}/{total} {:.0}s] {which:>14} {scheme} c={:<3} size={:<5} k={:<2}: {:>9} msg/s, server CPU {:>5.1}%, {:>9} msg/CPU-s",
+                            started.elapsed().as_secs_f64(),
+                            cell.connections,
+                            cell.size,
+                            cell.inflight,
+                            fmt_rate(m.rate),
+                            m.cpu_share() * 100.0,
+                            fmt_rate(m.per_cpu()),
+                        ),
+                        None => eprintln!("[{done}/{total}] {which} {scheme} {cell:?}: FAILED"),
+                    }
+                    runs[i][t].push(m);
+                }
+            }
+        }
+        rows.push((cell, runs));
+    }
+
+    let agg = |runs: &[Option<Measure>]| Agg::of(&runs.iter().flatten().copied().collect::<Vec<_>>());
+    let per_cpu = |runs: &[Option<Measure>]| agg(runs).map(|a| a.per_cpu);
+    let cpu_per_msg = |runs: &[Option<Measure>]| agg(runs).map(|a| 1.0 / a.per_cpu);
+    // wss÷ws of one figure: of the medians, and the range of the ratios of
+    // the runs next to each other (one repetition).
+    let wss_over_ws = |r: &WsWss, f: fn(&Measure) -> f64| -> String {
+        let median_of = |runs: &[Option<Measure>]| -> Option<f64> {
+            let v: Vec<f64> = runs.iter().flatten().map(f).filter(|x| x.is_finite()).collect();
+            (!v.is_empty()).then(|| median(v))
+        };
+        let med = ratio(median_of(&r[1]), median_of(&r[0]));
+        let per_rep: Vec<f64> = r[1]
+            .iter()
+            .zip(&r[0])
+            .filter_map(|(wss, ws)| Some(f(wss.as_ref()?) / f(ws.as_ref()?)))
+            .filter(|x| x.is_finite())
+            .collect();
+        if per_rep.len() < 2 {
+            return med;
+        }
+        let lo = per_rep.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = per_rep.iter().copied().fold(0.0, f64::max);
+        format!("{med} ({lo:.2}–{hi:.2})")
+    };
+    let idx = |name: &str| impls.iter().position(|i| i == name);
+    let (nr, fws, tung) = (idx("nextrush"), idx("fastwebsockets"), idx("tungstenite"));
+
+    let mut md = format!("# wss:// vs ws:// echo load{}\n\n", if quick { " (quick subset)" } else { "" });
+    let _ = writeln!(md, "Command (in `bench/`): `./target/release/run {}`\n", command.join(" "));
+    md.push_str(&notes);
+    let _ = writeln!(
+        md,
+        "- window: {} s measured after {} s warm-up, per cell, server and scheme, {} run(s) per cell, server and \
+         scheme (median shown), a fresh server process per run, servers interleaved within each repetition and \
+         each server's ws and wss runs next to each other; load generator: {} worker thread(s), the same client \
+         for ws and wss (over tokio-rustls for wss); servers: tokio current-thread runtime (1 thread)\n\
+         - TLS: rustls 0.23 with the ring provider (TLS 1.3 negotiated), ALPN http/1.1, a bench CA and a \
+         `localhost`/`127.0.0.1` certificate made with rcgen; the same `ServerConfig` for every implementation \
+         (NextRush through `App::serve_tls`, fastwebsockets and tokio-tungstenite behind \
+         `tokio_rustls::TlsAcceptor`)\n",
+        schemes[0].duration, schemes[0].warmup, repeat, schemes[0].threads
+    );
+    let _ = writeln!(
+        md,
+        "c = connections, k = messages in flight per connection. msg/s = echoes per second seen by the load \
+         generator (which encrypts and decrypts too, so over wss it can be the bottleneck: see CPU%); msg/CPU-s = \
+         echoes per second of server CPU (utime+stime); CPU% = server CPU use in the window (100% = its one thread \
+         busy). wss÷ws = the wss figure divided by the ws one (msg/CPU-s: 1.00 = TLS costs the server nothing, \
+         0.50 = twice the CPU per message); in parentheses the lowest and highest ratio of a single repetition. \
+         CPU/msg nr÷X = server CPU per message of NextRush divided by that of X over the same scheme: < 1 NextRush \
+         cheaper, > 1 dearer.\n"
+    );
+
+    // Summary: the ratios.
+    md.push_str("## Ratios\n\n| c | size | k |");
+    let mut rule = String::from("|---:|---:|---:|");
+    for i in &impls {
+        let _ = write!(md, " {} wss÷ws msg/CPU-s |", short(i));
+        rule.push_str("---:|");
+    }
+    let others: Vec<(usize, &str)> =
+        [fws.map(|i| (i, "fws")), tung.map(|i| (i, "tung"))].into_iter().flatten().collect();
+    if nr.is_some() {
+        for (_, name) in &others {
+            let _ = write!(md, " CPU/msg nr÷{name} ws | CPU/msg nr÷{name} wss |");
+            rule.push_str("---:|---:|");
+        }
+    }
+    let _ = writeln!(md, "\n{rule}");
+    for (cell, runs) in &rows {
+        let _ = write!(md, "| {} | {} | {} |", cell.connections, cell.size, cell.inflight);
+        for r in runs {
+            let _ = write!(md, " {} |", ratio(per_cpu(&r[1]), per_cpu(&r[0])));
+        }
+        if let Some(nr) = nr {
+            for &(o, _) in &others {
+                for (mine, theirs) in runs[nr].iter().zip(&runs[o]) {
+                    let _ = write!(md, " {} |", ratio(cpu_per_msg(mine), cpu_per_msg(theirs)));
+                }
+            }
+        }
+        md.push('\n');
+    }
+
+    // Detail: a ws row and a wss row per implementation.
+    md.push_str(
+        "\n## Every implementation, ws and wss\n\n\
+         | c | size | k | impl | scheme | msg/s | msg/CPU-s | CPU% | wss÷ws msg/s | wss÷ws msg/CPU-s |\n\
+         |---:|---:|---:|---|---|---:|---:|---:|---:|---:|\n",
+    );
+    for (cell, runs) in &rows {
+        for (i, which) in impls.iter().enumerate() {
+            for (t, scheme) in ["ws", "wss"].into_iter().enumerate() {
+                let a = agg(&runs[i][t]);
+                let (rr, rc) = if t == 1 {
+                    (wss_over_ws(&runs[i], |m| m.rate), wss_over_ws(&runs[i], Measure::per_cpu))
+                } else {
+                    (String::new(), String::new())
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {} | {which} | {scheme} | {} | {} | {} | {rr} | {rc} |",
+                    cell.connections,
+                    cell.size,
+                    cell.inflight,
+                    a.map(|a| fmt_rate(a.rate)).unwrap_or("—".into()),
+                    a.map(|a| fmt_rate(a.per_cpu)).unwrap_or("—".into()),
+                    a.map(|a| format!("{:.0}", a.share * 100.0)).unwrap_or("—".into()),
+                );
+            }
+        }
+    }
+    println!("{md}");
+    write_out(&out, &md);
+}
+
 fn main() {
-    let args = Args::parse(&["quick"]);
+    let args = Args::parse(&["quick", "fanout", "tls"]);
     raise_nofile();
     let _ = std::io::stdout().flush();
+    if args.flag("tls") {
+        if args.flag("fanout") || args.str("runtimes").is_some() || args.str("idle").is_some() {
+            die("--tls is a mode of its own: not with --fanout, --runtimes or --idle");
+        }
+        // Made once here, before any server or load process needs it.
+        nextrush_bench::tls::ensure();
+        return tls_matrix(&args);
+    }
     if args.flag("fanout") {
         return fanout::run(&args);
     }
@@ -488,7 +693,7 @@ fn main() {
 // `load` is waited for below.
 #[allow(clippy::zombie_processes)]
 fn idle_rss(which: &str, n: usize, settle: f64) -> Option<(u64, u64)> {
-    let server = Server::start(which);
+    let server = Server::start(which, false);
     std::thread::sleep(Duration::from_millis(500));
     let before = vm_rss(server.pid()).unwrap_or(0);
     let mut load = Command::new(bin("load"))
@@ -531,6 +736,7 @@ fn runtimes(args: &Args, list: &str) {
         duration: args.get("duration", if quick { 1.5 } else { 3.0 }),
         warmup: args.get("warmup", if quick { 0.5 } else { 1.0 }),
         threads: args.get("threads", 1),
+        tls: false,
     };
     let conns: Vec<usize> = args.list("connections", if quick { &[1, 256] } else { &[1, 16, 256] });
     let sizes: Vec<usize> = args.list("sizes", if quick { &[20, 16384] } else { &[20, 1024, 16384] });
@@ -775,7 +981,7 @@ mod fanout {
     // `fanout` is waited for on every path past the spawn.
     #[allow(clippy::zombie_processes)]
     fn measure(which: &str, window: usize, cfg: &Cfg) -> Option<Run> {
-        let server = Server::start_bin("fanout_server", which);
+        let server = Server::start_bin("fanout_server", which, false);
         let tck = clk_tck();
         let mut load = Command::new(bin("fanout"))
             .args(["--url", &format!("ws://{}/room", server.addr)])
