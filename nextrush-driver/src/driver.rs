@@ -257,16 +257,13 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         s.conn.poll_timeout().or(after_close.filter(|_| s.conn.is_closed()))
     }
 
-    /// Makes `cx`'s waker the one handles and the rooms hub wake, unless it
+    /// Makes `cx`'s waker the one the handles wake, unless it
     /// is already (the common case: checked without taking any lock).
     fn register_waker(&mut self, cx: &Context<'_>) {
         if self.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             return;
         }
         lock(&self.shared).driver_waker = Some(cx.waker().clone());
-        if let Some(room) = &self.room {
-            room.wake.set(cx.waker());
-        }
         self.registered = Some(cx.waker().clone());
     }
 
@@ -325,6 +322,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 s.conn.receive_eof(now);
             }
         }
+        let fed = matches!(read, Read::Data { .. });
         match read {
             Read::Nothing => {}
             Read::Eof => {
@@ -353,12 +351,12 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
         let reader = if self.deliver_events(&mut s, now, &mut waiters) { s.recv_waker.take() } else { None };
         // Output appeared (a pong, a close reply, room traffic) with the
-        // transport free to take it; or processing moved the deadline the
+        // transport free to take it; or the input moved the deadline the
         // timer was armed for.
         let write_idle = self.written == self.write_buf.len();
         let room_backlog = wrote && self.room.as_ref().is_some_and(MemberDrain::has_work);
         again |= write_idle && (s.conn.buffered_amount() > 0 || room_backlog);
-        again |= self.deadline(&s) != deadline;
+        again |= fed && !again && self.deadline(&s) != deadline;
         let finished = s.abort
             || self.flush_expired
             || (s.conn.is_closed()

@@ -2,9 +2,7 @@
 //! app's [`Rooms`] hub, with a bounded queue the driver drains into the
 //! connection — broadcasts are encoded once and never wait for a slow peer.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::task::Waker;
+use std::sync::Arc;
 use std::time::Instant;
 
 use nextrush_proto::{CloseCode, Connection, ReadyState};
@@ -16,6 +14,7 @@ pub use nextrush_rooms::{
 };
 
 use crate::Error;
+use crate::server::TaskWake;
 
 /// The member type of the server's hub: a queue with a byte budget.
 pub type RoomMember = QueueMember;
@@ -26,37 +25,6 @@ pub type Rooms = nextrush_rooms::Rooms<RoomMember>;
 /// Stop draining room traffic into a connection above this many queued bytes:
 /// the rest waits in the member's queue, where the room policy applies.
 const DRAIN_BELOW: usize = 64 * 1024;
-
-/// A waker the member's notification wakes, so that delivering into a
-/// member never touches the socket's lock; and a flag saying the queue has
-/// something new, so that the driver locks the queue only then.
-#[derive(Default)]
-pub(crate) struct WakeSlot {
-    waker: Mutex<Option<Waker>>,
-    pending: AtomicBool,
-}
-
-impl WakeSlot {
-    pub(crate) fn set(&self, waker: &Waker) {
-        let mut slot = self.waker.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            *slot = Some(waker.clone());
-        }
-    }
-
-    pub(crate) fn wake(&self) {
-        self.pending.store(true, Ordering::Release);
-        let slot = self.waker.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(w) = slot.as_ref() {
-            w.wake_by_ref();
-        }
-    }
-
-    /// Whether the queue was notified since the last call.
-    fn take_pending(&self) -> bool {
-        self.pending.swap(false, Ordering::Acquire)
-    }
-}
 
 /// A socket's place in the hub.
 pub(crate) struct Membership {
@@ -69,13 +37,13 @@ pub(crate) struct Membership {
 /// The driver's side of a member: drains its queue into the connection.
 pub(crate) struct MemberDrain {
     pub(crate) member: Arc<QueueMember>,
-    pub(crate) wake: Arc<WakeSlot>,
+    pub(crate) wake: Arc<TaskWake>,
     /// The last drain left messages queued (the connection was full).
     backlog: bool,
 }
 
 impl MemberDrain {
-    pub(crate) fn new(member: Arc<QueueMember>, wake: Arc<WakeSlot>) -> Self {
+    pub(crate) fn new(member: Arc<QueueMember>, wake: Arc<TaskWake>) -> Self {
         Self { member, wake, backlog: false }
     }
 
@@ -83,14 +51,14 @@ impl MemberDrain {
     /// went from empty to non-empty, or disconnected) or the last drain
     /// left messages behind. Answered without locking the queue.
     pub(crate) fn has_work(&self) -> bool {
-        self.backlog || self.wake.pending.load(Ordering::Acquire)
+        self.backlog || self.wake.room_pending()
     }
 
     /// Moves queued room traffic into `conn` while it has room; closes with
     /// 1008 if the room policy disconnected this member. Returns the number
     /// of messages moved.
     pub(crate) fn drain(&mut self, conn: &mut Connection, now: Instant) -> u64 {
-        if !self.wake.take_pending() && !self.backlog {
+        if !self.wake.take_room_pending() && !self.backlog {
             return 0;
         }
         let mut queue = self.member.queue();

@@ -277,9 +277,10 @@ fn open_connection<R: Runtime, T: Transport>(
     Stats::add(&app.inner.stats.total_connections, 1);
     app.emit(&ServerEvent::Connection { id, path, peer_addr });
     let handler = (admitted.handler)(socket, admitted.request);
+    let wake = Arc::clone(&room.wake);
     let driver = Driver::new(rt, io, shared, Role::Server).with_room(room);
     drop(entered);
-    let task = ConnectionTask::new(driver, handler, span.clone());
+    let task = ConnectionTask::new(driver, handler, span.clone(), wake);
     Some(Open { task, id, slot: admitted.slot })
 }
 

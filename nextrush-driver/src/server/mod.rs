@@ -6,6 +6,8 @@ mod http;
 mod options;
 mod request;
 mod task;
+
+pub(crate) use task::TaskWake;
 mod upgrade;
 
 use std::collections::HashMap;
@@ -31,7 +33,7 @@ use crate::runtime::{Listener, Runtime, Transport, WrapIo};
 use nextrush_rooms::FanOut;
 
 use crate::rooms::{
-    Broadcast, MemberDrain, Membership, RoomMember, Rooms, RoomsEvent, SharedMessage, SocketId, WakeSlot,
+    Broadcast, MemberDrain, Membership, RoomMember, Rooms, RoomsEvent, SharedMessage, SocketId,
 };
 use crate::socket::{Shared, WebSocket, lock};
 use crate::stats::{Stats, StatsSnapshot};
@@ -441,10 +443,11 @@ impl<R: Runtime> App<R> {
             let _ = admitted;
             nextrush_rooms::Encoding::Plain
         };
-        let wake = Arc::new(WakeSlot::default());
+        let wake = Arc::new(TaskWake::default());
         let notify = Arc::clone(&wake);
-        let member =
-            Arc::new(RoomMember::new(self.inner.options.max_buffered, encoding).with_notify(move || notify.wake()));
+        let member = Arc::new(
+            RoomMember::new(self.inner.options.max_buffered, encoding).with_notify(move || notify.notify_room()),
+        );
         let id = self.inner.rooms.register(Arc::clone(&member));
         let app = self.clone();
         let membership = Membership {

@@ -2,11 +2,11 @@
 //! side by side in one task so that a message received and the reply sent
 //! need no hop between tasks.
 //!
-//! Each part gets its own waker. When one part wakes the other while the
-//! task is running (the driver handing a message to `recv`, the handler
-//! queueing a reply), the wake only sets a flag and the task polls that part
-//! again before returning, instead of asking the runtime to schedule the
-//! whole task once more.
+//! Both parts get the task's own waker, [`TaskWake`]. A wake while the task
+//! is running (the driver handing a message to `recv`, the handler queueing
+//! a reply) only sets a flag, and the task polls both parts again before
+//! returning instead of asking the runtime to schedule it once more. One
+//! small allocation holds all of it, so a message touches few cache lines.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -21,38 +21,55 @@ use super::HandlerFuture;
 use crate::driver::Driver;
 use crate::runtime::{Runtime, Transport};
 
-/// Rounds of handler/driver polls per task poll before yielding.
+/// Rounds of driver/handler polls per task poll before yielding.
 const MAX_ROUNDS: usize = 16;
 
-/// What the two wakers share with the task.
+/// A connection task's wake state, shared by its driver, its handler and its
+/// rooms queue.
 #[derive(Default)]
-struct Flags {
-    handler: AtomicBool,
-    driver: AtomicBool,
+pub(crate) struct TaskWake {
+    /// Something must be polled again.
+    woken: AtomicBool,
     /// The task is inside `poll`: wakes need not reach the runtime.
     polling: AtomicBool,
+    /// The rooms queue went from empty to non-empty (or disconnected).
+    room_pending: AtomicBool,
     /// The runtime's waker for the whole task.
     outer: Mutex<Option<Waker>>,
 }
 
-/// The waker of one part.
-struct PartWaker {
-    flags: Arc<Flags>,
-    driver: bool,
+impl TaskWake {
+    /// The rooms hub queued something for this connection.
+    pub(crate) fn notify_room(self: &Arc<Self>) {
+        self.room_pending.store(true, Ordering::Release);
+        self.wake_by_ref();
+    }
+
+    /// Whether the rooms queue has news, without clearing it.
+    pub(crate) fn room_pending(&self) -> bool {
+        self.room_pending.load(Ordering::Acquire)
+    }
+
+    /// Whether the rooms queue has news, clearing it.
+    pub(crate) fn take_room_pending(&self) -> bool {
+        self.room_pending.swap(false, Ordering::Acquire)
+    }
 }
 
-impl Wake for PartWaker {
+impl Wake for TaskWake {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let flag = if self.driver { &self.flags.driver } else { &self.flags.handler };
-        flag.store(true, Ordering::SeqCst);
-        if !self.flags.polling.load(Ordering::SeqCst) {
+        // Flag first, then look at `polling`; the task does the reverse
+        // (clears `polling`, then looks at the flag): one of the two sees
+        // the other, so no wake is lost.
+        self.woken.store(true, Ordering::SeqCst);
+        if !self.polling.load(Ordering::SeqCst) {
             // Runtime wakers only schedule the task: waking under this lock
             // cannot call back into it.
-            let outer = self.flags.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let outer = self.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(w) = outer.as_ref() {
                 w.wake_by_ref();
             }
@@ -66,30 +83,27 @@ pub(super) struct ConnectionTask<R: Runtime, T: Transport> {
     reason: Option<CloseReason>,
     handler_error: Option<String>,
     span: tracing::Span,
-    flags: Arc<Flags>,
-    handler_waker: Waker,
-    driver_waker: Waker,
-    /// The runtime waker last stored in `flags.outer`, to compare against
+    wake: Arc<TaskWake>,
+    /// `wake` as a `Waker`, for the two parts.
+    waker: Waker,
+    /// The runtime waker last stored in `wake.outer`, to compare against
     /// without the lock.
     outer: Option<Waker>,
 }
 
 impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
-    pub(super) fn new(driver: Driver<R, T>, handler: HandlerFuture, span: tracing::Span) -> Self {
-        let flags = Arc::new(Flags::default());
-        flags.handler.store(true, Ordering::SeqCst);
-        flags.driver.store(true, Ordering::SeqCst);
-        let handler_waker = Waker::from(Arc::new(PartWaker { flags: Arc::clone(&flags), driver: false }));
-        let driver_waker = Waker::from(Arc::new(PartWaker { flags: Arc::clone(&flags), driver: true }));
+    /// `wake` is the one the connection's rooms queue notifies.
+    pub(super) fn new(driver: Driver<R, T>, handler: HandlerFuture, span: tracing::Span, wake: Arc<TaskWake>) -> Self {
+        wake.woken.store(true, Ordering::SeqCst);
+        let waker = Waker::from(Arc::clone(&wake));
         Self {
             driver: Some(driver),
             handler: Some(handler),
             reason: None,
             handler_error: None,
             span,
-            flags,
-            handler_waker,
-            driver_waker,
+            wake,
+            waker,
             outer: None,
         }
     }
@@ -98,7 +112,7 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
         let Some(handler) = self.handler.as_mut() else {
             return;
         };
-        let mut cx = Context::from_waker(&self.handler_waker);
+        let mut cx = Context::from_waker(&self.waker);
         // A panicking handler must not take the connection's driver down
         // with it: it becomes an error, and the socket closes normally.
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(&mut cx)));
@@ -123,30 +137,25 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
         let Some(driver) = self.driver.as_mut() else {
             return;
         };
-        let mut cx = Context::from_waker(&self.driver_waker);
+        let mut cx = Context::from_waker(&self.waker);
         if Pin::new(&mut *driver).poll(&mut cx).is_ready() {
             self.reason = driver.outcome().map(|o| o.reason.clone());
             self.driver = None;
             // The handler may be waiting on `recv`: it was woken; poll it.
-            self.flags.handler.store(true, Ordering::SeqCst);
+            self.wake.woken.store(true, Ordering::SeqCst);
         }
     }
 
-    /// Polls whichever part was woken until neither was; returns whether
-    /// work remains (the round limit was hit).
+    /// Polls both parts while either was woken; returns whether work
+    /// remains (the round limit was hit). The driver goes first: what it
+    /// reads, the handler takes in the same round.
     fn run_rounds(&mut self) -> bool {
         for _ in 0..MAX_ROUNDS {
-            let handler = self.flags.handler.swap(false, Ordering::SeqCst);
-            let driver = self.flags.driver.swap(false, Ordering::SeqCst);
-            if !handler && !driver {
+            if !self.wake.woken.swap(false, Ordering::SeqCst) {
                 return false;
             }
-            if handler {
-                self.poll_handler();
-            }
-            if driver {
-                self.poll_driver();
-            }
+            self.poll_driver();
+            self.poll_handler();
         }
         true
     }
@@ -159,18 +168,18 @@ impl<R: Runtime, T: Transport> Future for ConnectionTask<R, T> {
         let this = self.get_mut();
         let _entered = this.span.clone().entered();
         if !this.outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            *this.flags.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cx.waker().clone());
+            *this.wake.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cx.waker().clone());
             this.outer = Some(cx.waker().clone());
         }
-        this.flags.polling.store(true, Ordering::SeqCst);
+        this.wake.polling.store(true, Ordering::SeqCst);
         let busy = this.run_rounds();
-        this.flags.polling.store(false, Ordering::SeqCst);
+        this.wake.polling.store(false, Ordering::SeqCst);
         if this.driver.is_none() && this.handler.is_none() {
             let reason = this.reason.take().unwrap_or(CloseReason::Eof);
             return Poll::Ready((reason, this.handler_error.take()));
         }
         // Work left over, or a wake that came in after the last round looked.
-        if busy || this.flags.handler.load(Ordering::SeqCst) || this.flags.driver.load(Ordering::SeqCst) {
+        if busy || this.wake.woken.load(Ordering::SeqCst) {
             cx.waker().wake_by_ref();
         }
         Poll::Pending
