@@ -9,8 +9,9 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -77,8 +78,34 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     done: bool,
     /// The socket's queue in the rooms hub, drained into the connection.
     room: Option<MemberDrain>,
-    /// The waker last given to the shared state and the rooms hub.
+    /// The waker last given to the shared state (the task's).
     registered: Option<Waker>,
+    /// The waker given to the transport and the timer, which notes that
+    /// they fired before waking the task.
+    io_wake: Option<(Arc<IoWake>, Waker)>,
+    /// The last read ended with `Pending` and the transport has not woken
+    /// us since: reading again now would only find nothing.
+    read_parked: bool,
+}
+
+/// The transport's and the timer's waker: records that one of them fired,
+/// then wakes the connection's task. Other wakes (a handle queueing a
+/// message) reach the task without it, so the driver knows when a read
+/// attempt can be skipped.
+struct IoWake {
+    fired: AtomicBool,
+    task: Waker,
+}
+
+impl Wake for IoWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.fired.store(true, Ordering::Release);
+        self.task.wake_by_ref();
+    }
 }
 
 impl<R: Runtime, T: Transport> Driver<R, T> {
@@ -101,6 +128,8 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             done: false,
             room: None,
             registered: None,
+            io_wake: None,
+            read_parked: false,
         }
     }
 
@@ -257,14 +286,28 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         s.conn.poll_timeout().or(after_close.filter(|_| s.conn.is_closed()))
     }
 
-    /// Makes `cx`'s waker the one the handles wake, unless it
-    /// is already (the common case: checked without taking any lock).
-    fn register_waker(&mut self, cx: &Context<'_>) {
-        if self.registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            return;
+    /// Makes `cx`'s waker the one the handles wake, and the one behind the
+    /// transport's, unless it is already (the common case: checked without
+    /// taking any lock). Returns the transport's waker.
+    fn register_waker(&mut self, cx: &Context<'_>) -> Waker {
+        if let (Some(registered), Some((_, io_waker))) = (&self.registered, &self.io_wake)
+            && registered.will_wake(cx.waker())
+        {
+            return io_waker.clone();
         }
         lock(&self.shared).driver_waker = Some(cx.waker().clone());
         self.registered = Some(cx.waker().clone());
+        let io_wake = Arc::new(IoWake { fired: AtomicBool::new(false), task: cx.waker().clone() });
+        let io_waker = Waker::from(Arc::clone(&io_wake));
+        self.io_wake = Some((io_wake, io_waker.clone()));
+        // The transport holds the old waker: read again to hand it the new one.
+        self.read_parked = false;
+        io_waker
+    }
+
+    /// Whether the transport or the timer woke us since the last call.
+    fn io_fired(&self) -> bool {
+        self.io_wake.as_ref().is_some_and(|(wake, _)| wake.fired.swap(false, Ordering::Acquire))
     }
 
     /// One round of work, with the shared state locked twice: once to take
@@ -294,7 +337,11 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         };
 
         let write = self.write_out(cx);
-        let read = if can_read && !self.read_eof { self.read_in(cx) } else { Read::Nothing };
+        let try_read = can_read && !self.read_eof && (!self.read_parked || self.io_fired());
+        let read = if try_read { self.read_in(cx) } else { Read::Nothing };
+        if try_read {
+            self.read_parked = matches!(read, Read::Nothing | Read::Data { more: false, .. });
+        }
         // Compare with the clock, not just the timer's word (it may fire early).
         let due = deadline.filter(|&d| now >= d || self.timer.poll_at(cx, d).is_ready());
 
@@ -430,13 +477,14 @@ impl<R: Runtime, T: Transport> Future for Driver<R, T> {
         if this.done {
             return Poll::Ready(());
         }
-        this.register_waker(cx);
+        let io_waker = this.register_waker(cx);
+        let mut io_cx = Context::from_waker(&io_waker);
         // One clock reading per poll: a poll takes microseconds.
         let now = this.rt.now();
         for _ in 0..BUDGET {
-            let step = this.step(cx, now);
+            let step = this.step(&mut io_cx, now);
             if step.finished {
-                return this.finish(cx);
+                return this.finish(&mut io_cx);
             }
             if !step.again {
                 return Poll::Pending;

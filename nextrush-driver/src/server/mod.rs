@@ -32,9 +32,7 @@ use crate::io::with_deadline;
 use crate::runtime::{Listener, Runtime, Transport, WrapIo};
 use nextrush_rooms::FanOut;
 
-use crate::rooms::{
-    Broadcast, MemberDrain, Membership, RoomMember, Rooms, RoomsEvent, SharedMessage, SocketId,
-};
+use crate::rooms::{Broadcast, MemberDrain, Membership, RoomMember, Rooms, RoomsEvent, SharedMessage, SocketId};
 use crate::socket::{Shared, WebSocket, lock};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::tls::TlsAccept;
