@@ -50,6 +50,7 @@ impl MemberDrain {
     /// Whether a drain could move something: the queue was notified (it
     /// went from empty to non-empty, or disconnected) or the last drain
     /// left messages behind. Answered without locking the queue.
+    #[inline]
     pub(crate) fn has_work(&self) -> bool {
         self.backlog || self.wake.room_pending()
     }
@@ -57,7 +58,13 @@ impl MemberDrain {
     /// Moves queued room traffic into `conn` while it has room; closes with
     /// 1008 if the room policy disconnected this member. Returns the number
     /// of messages moved.
+    #[inline]
     pub(crate) fn drain(&mut self, conn: &mut Connection, now: Instant) -> u64 {
+        // A plain load first: the usual answer is "nothing new".
+        if self.has_work() { self.drain_queue(conn, now) } else { 0 }
+    }
+
+    fn drain_queue(&mut self, conn: &mut Connection, now: Instant) -> u64 {
         if !self.wake.take_room_pending() && !self.backlog {
             return 0;
         }

@@ -2,11 +2,10 @@
 //! side by side in one task so that a message received and the reply sent
 //! need no hop between tasks.
 //!
-//! Both parts get the task's own waker, [`TaskWake`]. A wake while the task
-//! is running (the driver handing a message to `recv`, the handler queueing
-//! a reply) only sets a flag, and the task polls both parts again before
-//! returning instead of asking the runtime to schedule it once more. One
-//! small allocation holds all of it, so a message touches few cache lines.
+//! Each part has its own waker over one shared [`TaskWake`]. A wake while
+//! the task is running (the driver handing a message to `recv`, the handler
+//! queueing a reply) only sets that part's flag, and the task polls it again
+//! before returning instead of asking the runtime to schedule it once more.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -28,8 +27,10 @@ const MAX_ROUNDS: usize = 16;
 /// rooms queue.
 #[derive(Default)]
 pub(crate) struct TaskWake {
-    /// Something must be polled again.
-    woken: AtomicBool,
+    /// The driver must be polled again.
+    driver_woken: AtomicBool,
+    /// The handler must be polled again.
+    handler_woken: AtomicBool,
     /// The task is inside `poll`: wakes need not reach the runtime.
     polling: AtomicBool,
     /// The rooms queue went from empty to non-empty (or disconnected).
@@ -54,18 +55,12 @@ impl TaskWake {
     pub(crate) fn take_room_pending(&self) -> bool {
         self.room_pending.swap(false, Ordering::Acquire)
     }
-}
 
-impl Wake for TaskWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
+    fn wake_part(&self, flag: &AtomicBool) {
         // Flag first, then look at `polling`; the task does the reverse
-        // (clears `polling`, then looks at the flag): one of the two sees
+        // (clears `polling`, then looks at the flags): one of the two sees
         // the other, so no wake is lost.
-        self.woken.store(true, Ordering::SeqCst);
+        flag.store(true, Ordering::SeqCst);
         if !self.polling.load(Ordering::SeqCst) {
             // Runtime wakers only schedule the task: waking under this lock
             // cannot call back into it.
@@ -77,6 +72,31 @@ impl Wake for TaskWake {
     }
 }
 
+/// The driver's waker (also woken by the rooms queue and the socket's
+/// handles when they queue output).
+impl Wake for TaskWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wake_part(&self.driver_woken);
+    }
+}
+
+/// The handler's waker.
+struct HandlerWake(Arc<TaskWake>);
+
+impl Wake for HandlerWake {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.wake_part(&self.0.handler_woken);
+    }
+}
+
 pub(super) struct ConnectionTask<R: Runtime, T: Transport> {
     driver: Option<Driver<R, T>>,
     handler: Option<HandlerFuture>,
@@ -84,8 +104,8 @@ pub(super) struct ConnectionTask<R: Runtime, T: Transport> {
     handler_error: Option<String>,
     span: tracing::Span,
     wake: Arc<TaskWake>,
-    /// `wake` as a `Waker`, for the two parts.
-    waker: Waker,
+    driver_waker: Waker,
+    handler_waker: Waker,
     /// The runtime waker last stored in `wake.outer`, to compare against
     /// without the lock.
     outer: Option<Waker>,
@@ -94,8 +114,10 @@ pub(super) struct ConnectionTask<R: Runtime, T: Transport> {
 impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
     /// `wake` is the one the connection's rooms queue notifies.
     pub(super) fn new(driver: Driver<R, T>, handler: HandlerFuture, span: tracing::Span, wake: Arc<TaskWake>) -> Self {
-        wake.woken.store(true, Ordering::SeqCst);
-        let waker = Waker::from(Arc::clone(&wake));
+        wake.driver_woken.store(true, Ordering::SeqCst);
+        wake.handler_woken.store(true, Ordering::SeqCst);
+        let driver_waker = Waker::from(Arc::clone(&wake));
+        let handler_waker = Waker::from(Arc::new(HandlerWake(Arc::clone(&wake))));
         Self {
             driver: Some(driver),
             handler: Some(handler),
@@ -103,7 +125,8 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
             handler_error: None,
             span,
             wake,
-            waker,
+            driver_waker,
+            handler_waker,
             outer: None,
         }
     }
@@ -112,7 +135,7 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
         let Some(handler) = self.handler.as_mut() else {
             return;
         };
-        let mut cx = Context::from_waker(&self.waker);
+        let mut cx = Context::from_waker(&self.handler_waker);
         // A panicking handler must not take the connection's driver down
         // with it: it becomes an error, and the socket closes normally.
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| handler.as_mut().poll(&mut cx)));
@@ -137,25 +160,32 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
         let Some(driver) = self.driver.as_mut() else {
             return;
         };
-        let mut cx = Context::from_waker(&self.waker);
+        let mut cx = Context::from_waker(&self.driver_waker);
         if Pin::new(&mut *driver).poll(&mut cx).is_ready() {
             self.reason = driver.outcome().map(|o| o.reason.clone());
             self.driver = None;
             // The handler may be waiting on `recv`: it was woken; poll it.
-            self.wake.woken.store(true, Ordering::SeqCst);
+            self.wake.handler_woken.store(true, Ordering::SeqCst);
         }
     }
 
-    /// Polls both parts while either was woken; returns whether work
-    /// remains (the round limit was hit). The driver goes first: what it
-    /// reads, the handler takes in the same round.
+    /// Polls whichever part was woken until neither was; returns whether
+    /// work remains (the round limit was hit). The driver goes first: what
+    /// it reads, the handler takes in the same round.
     fn run_rounds(&mut self) -> bool {
         for _ in 0..MAX_ROUNDS {
-            if !self.wake.woken.swap(false, Ordering::SeqCst) {
+            let mut polled = false;
+            if self.wake.driver_woken.swap(false, Ordering::SeqCst) {
+                self.poll_driver();
+                polled = true;
+            }
+            if self.wake.handler_woken.swap(false, Ordering::SeqCst) {
+                self.poll_handler();
+                polled = true;
+            }
+            if !polled {
                 return false;
             }
-            self.poll_driver();
-            self.poll_handler();
         }
         true
     }
@@ -179,7 +209,7 @@ impl<R: Runtime, T: Transport> Future for ConnectionTask<R, T> {
             return Poll::Ready((reason, this.handler_error.take()));
         }
         // Work left over, or a wake that came in after the last round looked.
-        if busy || this.wake.woken.load(Ordering::SeqCst) {
+        if busy || this.wake.driver_woken.load(Ordering::SeqCst) || this.wake.handler_woken.load(Ordering::SeqCst) {
             cx.waker().wake_by_ref();
         }
         Poll::Pending

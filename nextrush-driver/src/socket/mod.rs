@@ -245,6 +245,7 @@ fn wake_driver(s: std::sync::MutexGuard<'_, Shared>) {
 }
 
 /// Wakes every waiter collected from the shared state.
+#[inline]
 pub(crate) fn wake_all(wakers: Vec<Waker>) {
     for w in wakers {
         w.wake();

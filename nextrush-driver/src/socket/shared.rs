@@ -125,6 +125,9 @@ impl Shared {
 
     /// Takes the wakers to wake once the lock is released.
     pub(crate) fn take_waiters(&mut self) -> Vec<Waker> {
+        if self.waiters.is_empty() {
+            return Vec::new();
+        }
         std::mem::take(&mut self.waiters)
     }
 
