@@ -63,10 +63,19 @@ impl Timer for TokioTimer {
     fn poll_at(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
         let deadline = tokio::time::Instant::from_std(deadline);
         let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if sleep.deadline() != deadline {
+        // The keep-alive deadline moves later with every message: leave the
+        // sleep armed where it is and move it only once it fires early.
+        // Re-arming costs a trip through the timer wheel.
+        if deadline < sleep.deadline() {
             sleep.as_mut().reset(deadline);
         }
-        sleep.as_mut().poll(cx)
+        loop {
+            std::task::ready!(sleep.as_mut().poll(cx));
+            if sleep.deadline() >= deadline {
+                return Poll::Ready(());
+            }
+            sleep.as_mut().reset(deadline);
+        }
     }
 }
 
@@ -128,5 +137,49 @@ where
 
     fn wrap(stream: S) -> TokioIo<S> {
         TokioIo(stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::poll_fn;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// Polls `timer` for `deadline` once, without waiting.
+    async fn poll_once(timer: &mut TokioTimer, deadline: Instant) -> Poll<()> {
+        poll_fn(|cx| Poll::Ready(timer.poll_at(cx, deadline))).await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_later_deadline_is_kept_until_reached() {
+        let start = Tokio.now();
+        let mut timer = Tokio.timer();
+        assert!(poll_once(&mut timer, start + Duration::from_secs(1)).await.is_pending());
+        // Moved later (keep-alive after a message): not due at the old time.
+        let later = start + Duration::from_secs(3);
+        assert!(poll_once(&mut timer, later).await.is_pending());
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        assert!(poll_once(&mut timer, later).await.is_pending());
+        tokio::time::advance(Duration::from_millis(1400)).await;
+        assert!(poll_once(&mut timer, later).await.is_pending());
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert!(poll_once(&mut timer, later).await.is_ready());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_earlier_deadline_fires_early_and_waking_works() {
+        let start = Tokio.now();
+        let mut timer = Tokio.timer();
+        assert!(poll_once(&mut timer, start + Duration::from_secs(10)).await.is_pending());
+        let earlier = start + Duration::from_secs(2);
+        // Waits (and is woken) for the earlier deadline, not the first one.
+        poll_fn(|cx| timer.poll_at(cx, earlier)).await;
+        assert_eq!(Tokio.now(), earlier);
+        // After firing, a new later deadline is waited for in full.
+        let next = earlier + Duration::from_secs(5);
+        poll_fn(|cx| timer.poll_at(cx, next)).await;
+        assert_eq!(Tokio.now(), next);
     }
 }
