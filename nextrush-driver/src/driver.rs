@@ -474,17 +474,30 @@ impl<R: Runtime, T: Transport> Future for Driver<R, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.done {
-            return Poll::Ready(());
-        }
-        let io_waker = this.register_waker(cx);
-        let mut io_cx = Context::from_waker(&io_waker);
         // One clock reading per poll: a poll takes microseconds.
         let now = this.rt.now();
+        this.poll_at(cx, now)
+    }
+}
+
+impl<R: Runtime, T: Transport> Driver<R, T> {
+    /// The runtime's clock.
+    pub(crate) fn now(&self) -> Instant {
+        self.rt.now()
+    }
+
+    /// Polls with the clock read by the caller at `now` (a task that polls
+    /// the driver more than once reads it once).
+    pub(crate) fn poll_at(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
+        if self.done {
+            return Poll::Ready(());
+        }
+        let io_waker = self.register_waker(cx);
+        let mut io_cx = Context::from_waker(&io_waker);
         for _ in 0..BUDGET {
-            let step = this.step(&mut io_cx, now);
+            let step = self.step(&mut io_cx, now);
             if step.finished {
-                return this.finish(&mut io_cx);
+                return self.finish(&mut io_cx);
             }
             if !step.again {
                 return Poll::Pending;

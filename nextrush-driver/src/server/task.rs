@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
 
 use nextrush_proto::CloseReason;
 
@@ -156,12 +157,14 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
         self.handler = None;
     }
 
-    fn poll_driver(&mut self) {
+    /// Polls the driver; `now` is read on the first call of a task poll.
+    fn poll_driver(&mut self, now: &mut Option<Instant>) {
         let Some(driver) = self.driver.as_mut() else {
             return;
         };
+        let now = *now.get_or_insert_with(|| driver.now());
         let mut cx = Context::from_waker(&self.driver_waker);
-        if Pin::new(&mut *driver).poll(&mut cx).is_ready() {
+        if driver.poll_at(&mut cx, now).is_ready() {
             self.reason = driver.outcome().map(|o| o.reason.clone());
             self.driver = None;
             // The handler may be waiting on `recv`: it was woken; poll it.
@@ -173,10 +176,11 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
     /// work remains (the round limit was hit). The driver goes first: what
     /// it reads, the handler takes in the same round.
     fn run_rounds(&mut self) -> bool {
+        let mut now = None;
         for _ in 0..MAX_ROUNDS {
             let mut polled = false;
             if self.wake.driver_woken.swap(false, Ordering::SeqCst) {
-                self.poll_driver();
+                self.poll_driver(&mut now);
                 polled = true;
             }
             if self.wake.handler_woken.swap(false, Ordering::SeqCst) {
