@@ -26,7 +26,12 @@ build() {
     flock 8
     cargo build --release --quiet -p "nextrush-$RUNTIME" --example echo --example autobahn_client
     mkdir -p "$BIN"
-    cp target/release/examples/echo target/release/examples/autobahn_client "$BIN/"
+    # Copy, then rename over: the other role may be running the old copy
+    # ("Text file busy" for a plain cp).
+    for example in echo autobahn_client; do
+        cp "target/release/examples/$example" "$BIN/.$example.new"
+        mv -f "$BIN/.$example.new" "$BIN/$example"
+    done
     flock -u 8
 }
 build
