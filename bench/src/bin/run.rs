@@ -247,6 +247,32 @@ fn short(name: &str) -> &str {
     }
 }
 
+/// Where a matrix run is: runs done of `total`, since `started`.
+struct Progress {
+    done: usize,
+    total: usize,
+    started: Instant,
+}
+
+/// One progress line on stderr for a measured run of `label` (the server,
+/// padded, and anything else that tells the run apart).
+fn report(progress: Progress, label: &str, cell: Cell, m: Option<&Measure>) {
+    let Progress { done, total, started } = progress;
+    match m {
+        Some(m) => eprintln!(
+            "[{done}/{total} {:.0}s] {label} c={:<3} size={:<5} k={:<2}: {:>9} msg/s, server CPU {:>5.1}%, {:>9} msg/CPU-s",
+            started.elapsed().as_secs_f64(),
+            cell.connections,
+            cell.size,
+            cell.inflight,
+            fmt_rate(m.rate),
+            m.cpu_share() * 100.0,
+            fmt_rate(m.per_cpu()),
+        ),
+        None => eprintln!("[{done}/{total}] {} {cell:?}: FAILED", label.trim_start()),
+    }
+}
+
 fn fmt_rate(x: f64) -> String {
     if x.is_nan() {
         "—".into()
@@ -317,19 +343,7 @@ fn load_matrix(args: &Args) {
             for (i, which) in impls.iter().enumerate() {
                 let m = measure(which, cell, &cfg);
                 done += 1;
-                match &m {
-                    Some(m) => eprintln!(
-                        "[{done}/{total} {:.0}s] {which:>14} c={:<3} size={:<5} k={:<2}: {:>9} msg/s, server CPU {:>5.1}%, {:>9} msg/CPU-s",
-                        started.elapsed().as_secs_f64(),
-                        cell.connections,
-                        cell.size,
-                        cell.inflight,
-                        fmt_rate(m.rate),
-                        m.cpu_share() * 100.0,
-                        fmt_rate(m.per_cpu()),
-                    ),
-                    None => eprintln!("[{done}/{total}] {which} {cell:?}: FAILED"),
-                }
+                report(Progress { done, total, started }, &format!("{which:>14}"), cell, m.as_ref());
                 runs[i].extend(m);
             }
         }
@@ -524,19 +538,7 @@ fn tls_matrix(args: &Args) {
                     let m = measure(which, cell, cfg);
                     done += 1;
                     let scheme = if cfg.tls { "wss" } else { "ws " };
-                    match &m {
-                        Some(m) => eprintln!(
-                            "[{done}/{total} {:.0}s] {which:>14} {scheme} c={:<3} size={:<5} k={:<2}: {:>9} msg/s, server CPU {:>5.1}%, {:>9} msg/CPU-s",
-                            started.elapsed().as_secs_f64(),
-                            cell.connections,
-                            cell.size,
-                            cell.inflight,
-                            fmt_rate(m.rate),
-                            m.cpu_share() * 100.0,
-                            fmt_rate(m.per_cpu()),
-                        ),
-                        None => eprintln!("[{done}/{total}] {which} {scheme} {cell:?}: FAILED"),
-                    }
+                    report(Progress { done, total, started }, &format!("{which:>14} {scheme}"), cell, m.as_ref());
                     runs[i][t].push(m);
                 }
             }
@@ -769,19 +771,7 @@ fn runtimes(args: &Args, list: &str) {
             for (i, which) in impls.iter().enumerate() {
                 let m = measure(which, cell, &cfg);
                 done += 1;
-                match &m {
-                    Some(m) => eprintln!(
-                        "[{done}/{total} {:.0}s] {which:>27} c={:<3} size={:<5} k={:<2}: {:>9} msg/s, server CPU {:>5.1}%, {:>9} msg/CPU-s",
-                        started.elapsed().as_secs_f64(),
-                        cell.connections,
-                        cell.size,
-                        cell.inflight,
-                        fmt_rate(m.rate),
-                        m.cpu_share() * 100.0,
-                        fmt_rate(m.per_cpu()),
-                    ),
-                    None => eprintln!("[{done}/{total}] {which} {cell:?}: FAILED"),
-                }
+                report(Progress { done, total, started }, &format!("{which:>27}"), cell, m.as_ref());
                 runs[i].push(m);
             }
         }
