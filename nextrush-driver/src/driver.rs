@@ -78,10 +78,9 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     done: bool,
     /// The socket's queue in the rooms hub, drained into the connection.
     room: Option<MemberDrain>,
-    /// The waker last given to the shared state (the task's).
-    registered: Option<Waker>,
     /// The waker given to the transport and the timer, which notes that
-    /// they fired before waking the task.
+    /// they fired before waking the task (whose waker it holds, the one the
+    /// handles wake too).
     io_wake: Option<(Arc<IoWake>, Waker)>,
     /// The last read ended with `Pending` and the transport has not woken
     /// us since: reading again now would only find nothing.
@@ -127,7 +126,6 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             outcome: None,
             done: false,
             room: None,
-            registered: None,
             io_wake: None,
             read_parked: false,
         }
@@ -290,13 +288,12 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     /// transport's, unless it is already (the common case: checked without
     /// taking any lock). Returns the transport's waker.
     fn register_waker(&mut self, cx: &Context<'_>) -> Waker {
-        if let (Some(registered), Some((_, io_waker))) = (&self.registered, &self.io_wake)
-            && registered.will_wake(cx.waker())
+        if let Some((io_wake, io_waker)) = &self.io_wake
+            && io_wake.task.will_wake(cx.waker())
         {
             return io_waker.clone();
         }
         lock(&self.shared).driver_waker = Some(cx.waker().clone());
-        self.registered = Some(cx.waker().clone());
         let io_wake = Arc::new(IoWake { fired: AtomicBool::new(false), task: cx.waker().clone() });
         let io_waker = Waker::from(Arc::clone(&io_wake));
         self.io_wake = Some((io_wake, io_waker.clone()));
@@ -397,18 +394,15 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             s.conn.handle_timeout(now);
         }
         let reader = if self.deliver_events(&mut s, now, &mut waiters) { s.recv_waker.take() } else { None };
-        // Output appeared (a pong, a close reply, room traffic) with the
-        // transport free to take it; or the input moved the deadline the
-        // timer was armed for.
-        let write_idle = self.written == self.write_buf.len();
-        let room_backlog = wrote && self.room.as_ref().is_some_and(MemberDrain::has_work);
-        again |= write_idle && (s.conn.buffered_amount() > 0 || room_backlog);
-        again |= fed && !again && self.deadline(&s) != deadline;
-        // Bytes went out: look again. Without this round the smol client
-        // stalled for ~0.4 s per fragment echoing large fragmented messages
-        // (Autobahn 9.3.x: 100 s instead of 0.1 s); the cause is not
-        // understood yet, the extra round is cheap.
+        // Bytes went out: look again (room traffic may wait for the space).
+        // Without this round the smol client also stalled for ~0.4 s per
+        // fragment echoing large fragmented messages (Autobahn 9.3.x: 100 s
+        // instead of 0.1 s); that cause is not understood yet.
         again |= wrote;
+        // Output appeared (a pong, a close reply) with the transport free to
+        // take it; or the input moved the deadline the timer was armed for.
+        again |= self.written == self.write_buf.len() && s.conn.buffered_amount() > 0;
+        again |= fed && !again && self.deadline(&s) != deadline;
         let finished = s.abort
             || self.flush_expired
             || (s.conn.is_closed()

@@ -51,7 +51,7 @@ impl MemberDrain {
     /// went from empty to non-empty, or disconnected) or the last drain
     /// left messages behind. Answered without locking the queue.
     #[inline]
-    pub(crate) fn has_work(&self) -> bool {
+    fn has_work(&self) -> bool {
         self.backlog || self.wake.room_pending()
     }
 
@@ -65,9 +65,7 @@ impl MemberDrain {
     }
 
     fn drain_queue(&mut self, conn: &mut Connection, now: Instant) -> u64 {
-        if !self.wake.take_room_pending() && !self.backlog {
-            return 0;
-        }
+        self.wake.clear_room_pending();
         let mut queue = self.member.queue();
         if queue.is_disconnected() {
             self.backlog = false;

@@ -52,9 +52,10 @@ impl TaskWake {
         self.room_pending.load(Ordering::Acquire)
     }
 
-    /// Whether the rooms queue has news, clearing it.
-    pub(crate) fn take_room_pending(&self) -> bool {
-        self.room_pending.swap(false, Ordering::Acquire)
+    /// The rooms queue is about to be looked at (under its own lock, which
+    /// orders what was queued): a notification from now on is news.
+    pub(crate) fn clear_room_pending(&self) {
+        self.room_pending.store(false, Ordering::Relaxed);
     }
 
     fn wake_part(&self, flag: &AtomicBool) {
