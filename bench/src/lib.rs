@@ -136,6 +136,25 @@ pub mod client {
     pub const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
     pub const MASK: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
 
+    /// The head of a masked binary frame of `size` payload bytes (mask key
+    /// `MASK` included), with room reserved for the payload.
+    #[must_use]
+    pub fn masked_binary_head(size: usize) -> Vec<u8> {
+        let mut f = Vec::with_capacity(size + 14);
+        f.push(0x82);
+        if size < 126 {
+            f.push(0x80 | size as u8);
+        } else if size <= 0xffff {
+            f.push(0x80 | 126);
+            f.extend_from_slice(&(size as u16).to_be_bytes());
+        } else {
+            f.push(0x80 | 127);
+            f.extend_from_slice(&(size as u64).to_be_bytes());
+        }
+        f.extend_from_slice(&MASK);
+        f
+    }
+
     pub fn say(line: &str) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{line}");

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nextrush_bench::client::{BoxStream, MASK, Target, connect, connect_all, parse_url, say};
+use nextrush_bench::client::{BoxStream, MASK, Target, connect, connect_all, masked_binary_head, parse_url, say};
 use nextrush_bench::{Args, die, raise_nofile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -66,18 +66,7 @@ struct FrameMaker {
 impl FrameMaker {
     fn new(size: usize) -> Self {
         assert!(size >= 8, "--size must be at least 8 (the sequence number)");
-        let mut f = Vec::with_capacity(size + 14);
-        f.push(0x82);
-        if size < 126 {
-            f.push(0x80 | size as u8);
-        } else if size <= 0xffff {
-            f.push(0x80 | 126);
-            f.extend_from_slice(&(size as u16).to_be_bytes());
-        } else {
-            f.push(0x80 | 127);
-            f.extend_from_slice(&(size as u64).to_be_bytes());
-        }
-        f.extend_from_slice(&MASK);
+        let mut f = masked_binary_head(size);
         let seq_at = f.len();
         f.extend((0..size).map(|i| ((i.wrapping_mul(31).wrapping_add(7) % 251) as u8) ^ MASK[i % 4]));
         Self { template: f, seq_at }

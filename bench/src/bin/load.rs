@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nextrush_bench::client::{BoxStream, MASK, connect_all, parse_url, say};
+use nextrush_bench::client::{BoxStream, MASK, connect_all, masked_binary_head, parse_url, say};
 use nextrush_bench::{Args, die, raise_nofile};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -39,18 +39,7 @@ fn payload_byte(i: usize) -> u8 {
 
 /// One masked binary frame carrying `size` payload bytes.
 fn client_frame(size: usize) -> Vec<u8> {
-    let mut f = Vec::with_capacity(size + 14);
-    f.push(0x82);
-    if size < 126 {
-        f.push(0x80 | size as u8);
-    } else if size <= 0xffff {
-        f.push(0x80 | 126);
-        f.extend_from_slice(&(size as u16).to_be_bytes());
-    } else {
-        f.push(0x80 | 127);
-        f.extend_from_slice(&(size as u64).to_be_bytes());
-    }
-    f.extend_from_slice(&MASK);
+    let mut f = masked_binary_head(size);
     f.extend((0..size).map(|i| payload_byte(i) ^ MASK[i % 4]));
     f
 }
