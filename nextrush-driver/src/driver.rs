@@ -85,6 +85,9 @@ pub(crate) struct Driver<R: Runtime, T: Transport> {
     /// The last read ended with `Pending` and the transport has not woken
     /// us since: reading again now would only find nothing.
     read_parked: bool,
+    /// The connection may hold events not handed out yet: it was fed bytes
+    /// read with the handshake before the driver started.
+    events_waiting: bool,
 }
 
 /// The transport's and the timer's waker: records that one of them fired,
@@ -128,6 +131,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             room: None,
             io_wake: None,
             read_parked: false,
+            events_waiting: true,
         }
     }
 
@@ -307,17 +311,17 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         self.io_wake.as_ref().is_some_and(|(wake, _)| wake.fired.swap(false, Ordering::Acquire))
     }
 
-    /// One round of work, with the shared state locked twice: once to take
-    /// output and look at the state, once to feed input and hand out events.
-    /// The transport is only touched in between, without the lock.
+    /// One round of work: the shared state is locked to take output and
+    /// look at the state, the transport is touched without the lock, and the
+    /// state is locked again only if the transport or the timer did
+    /// something (bytes written or read, the end, an error, a deadline).
     ///
     /// The round asks for another only when one could do more without being
     /// woken: every source it leaves has its waker registered (a read or
     /// write that returned `Pending`, the timer at the current deadline).
-    fn step(&mut self, cx: &mut Context<'_>, now: Instant) -> Step {
-        let shared = Arc::clone(&self.shared);
-        let (can_read, deadline) = {
-            let mut s = lock(&shared);
+    fn step(&mut self, shared: &Mutex<Shared>, cx: &mut Context<'_>, now: Instant) -> Step {
+        let (can_read, deadline, finished) = {
+            let mut s = lock(shared);
             if let Some(room) = &mut self.room {
                 let moved = room.drain(&mut s.conn, now);
                 if moved > 0 {
@@ -330,7 +334,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             let max_bytes = s.conn.config().max_message_size.max(MIN_PENDING_BYTES);
             let can_read = s.incoming.len() < MAX_PENDING_EVENTS && s.incoming_bytes < max_bytes;
             s.read_paused = !can_read;
-            (can_read, deadline)
+            (can_read, deadline, self.finished(&s))
         };
 
         let write = self.write_out(cx);
@@ -341,12 +345,18 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
         // Compare with the clock, not just the timer's word (it may fire early).
         let due = deadline.filter(|&d| now >= d || self.timer.poll_at(cx, d).is_ready());
-
         self.release_write_buf();
-        let mut s = lock(&shared);
+        if matches!(write, Ok(0)) && matches!(read, Read::Nothing) && due.is_none() && !self.events_waiting {
+            // Nothing moved: the state is as the first look found it, and
+            // everything this round left has its waker.
+            return Step { again: false, finished };
+        }
+
+        let mut s = lock(shared);
         let mut again = false;
-        let mut wrote = false;
         let mut waiters = Vec::new();
+        let mut wrote = false;
+        let mut input = due.is_some() || write.is_err() || std::mem::take(&mut self.events_waiting);
         match write {
             Ok(0) => {}
             Ok(n) => {
@@ -366,16 +376,17 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 s.conn.receive_eof(now);
             }
         }
-        let fed = matches!(read, Read::Data { .. });
         match read {
             Read::Nothing => {}
             Read::Eof => {
                 again = true;
+                input = true;
                 self.read_eof = true;
                 s.conn.receive_eof(now);
             }
             Read::Data { bytes, more } => {
                 again |= more;
+                input = true;
                 s.counters.bytes_in += bytes.len() as u64;
                 Stats::add(&s.stats.bytes_received, bytes.len() as u64);
                 s.conn.receive_owned(now, bytes);
@@ -393,28 +404,46 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             }
             s.conn.handle_timeout(now);
         }
-        let reader = if self.deliver_events(&mut s, now, &mut waiters) { s.recv_waker.take() } else { None };
+        let mut reader = None;
+        if input {
+            // Only input and timeouts make protocol events.
+            if self.deliver_events(&mut s, now, &mut waiters) {
+                reader = s.recv_waker.take();
+            }
+            // The input may have moved the deadline (a close began, a ping
+            // went out): the timer must know before this round ends. A later
+            // keep-alive deadline needs nothing (the timer moves once it
+            // fires early).
+            let moved = self.deadline(&s).filter(|&d| Some(d) != deadline);
+            again |= moved.is_some_and(|d| now >= d || self.timer.poll_at(cx, d).is_ready());
+        }
         // Bytes went out: look again (room traffic may wait for the space).
         // Without this round the smol client also stalled for ~0.4 s per
         // fragment echoing large fragmented messages (Autobahn 9.3.x: 100 s
         // instead of 0.1 s); that cause is not understood yet.
         again |= wrote;
         // Output appeared (a pong, a close reply) with the transport free to
-        // take it; or the input moved the deadline the timer was armed for.
+        // take it.
         again |= self.written == self.write_buf.len() && s.conn.buffered_amount() > 0;
-        again |= fed && !again && self.deadline(&s) != deadline;
-        let finished = s.abort
-            || self.flush_expired
-            || (s.conn.is_closed()
-                && s.conn.buffered_amount() == 0
-                && self.written == self.write_buf.len()
-                && (self.linger_until.is_none() || self.read_eof));
+        let finished = self.finished(&s);
         drop(s);
         wake_all(waiters);
         if let Some(w) = reader {
             w.wake();
         }
         Step { again, finished }
+    }
+
+    /// Whether the driver is done: aborted, given up on flushing, or closed
+    /// with everything written (and, for a client, the server's FIN seen or
+    /// waited for).
+    fn finished(&self, s: &Shared) -> bool {
+        s.abort
+            || self.flush_expired
+            || (s.conn.is_closed()
+                && s.conn.buffered_amount() == 0
+                && self.written == self.write_buf.len()
+                && (self.linger_until.is_none() || self.read_eof))
     }
 
     fn finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -493,8 +522,9 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
         let io_waker = self.register_waker(cx);
         let mut io_cx = Context::from_waker(&io_waker);
+        let shared = Arc::clone(&self.shared);
         for _ in 0..BUDGET {
-            let step = self.step(&mut io_cx, now);
+            let step = self.step(&shared, &mut io_cx, now);
             if step.finished {
                 return self.finish(&mut io_cx);
             }
