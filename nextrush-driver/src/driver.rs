@@ -288,27 +288,22 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         s.conn.poll_timeout().or(after_close.filter(|_| s.conn.is_closed()))
     }
 
-    /// Makes `cx`'s waker the one the handles wake, and the one behind the
-    /// transport's, unless it is already (the common case: checked without
-    /// taking any lock). Returns the transport's waker.
-    fn register_waker(&mut self, cx: &Context<'_>) -> Waker {
-        if let Some((io_wake, io_waker)) = &self.io_wake
-            && io_wake.task.will_wake(cx.waker())
+    /// Takes the transport's and timer's waker out for a poll (it goes
+    /// back after), first making `cx`'s waker the one it and the handles
+    /// wake, unless it is already (the common case: checked without taking
+    /// any lock).
+    fn take_io_waker(&mut self, cx: &Context<'_>) -> (Arc<IoWake>, Waker) {
+        if let Some(pair) = self.io_wake.take()
+            && pair.0.task.will_wake(cx.waker())
         {
-            return io_waker.clone();
+            return pair;
         }
         lock(&self.shared).driver_waker = Some(cx.waker().clone());
         let io_wake = Arc::new(IoWake { fired: AtomicBool::new(false), task: cx.waker().clone() });
         let io_waker = Waker::from(Arc::clone(&io_wake));
-        self.io_wake = Some((io_wake, io_waker.clone()));
         // The transport holds the old waker: read again to hand it the new one.
         self.read_parked = false;
-        io_waker
-    }
-
-    /// Whether the transport or the timer woke us since the last call.
-    fn io_fired(&self) -> bool {
-        self.io_wake.as_ref().is_some_and(|(wake, _)| wake.fired.swap(false, Ordering::Acquire))
+        (io_wake, io_waker)
     }
 
     /// One round of work: the shared state is locked to take output and
@@ -319,7 +314,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     /// The round asks for another only when one could do more without being
     /// woken: every source it leaves has its waker registered (a read or
     /// write that returned `Pending`, the timer at the current deadline).
-    fn step(&mut self, shared: &Mutex<Shared>, cx: &mut Context<'_>, now: Instant) -> Step {
+    fn step(&mut self, shared: &Mutex<Shared>, io_wake: &IoWake, cx: &mut Context<'_>, now: Instant) -> Step {
         let (can_read, deadline, finished) = {
             let mut s = lock(shared);
             if let Some(room) = &mut self.room {
@@ -338,7 +333,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         };
 
         let write = self.write_out(cx);
-        let try_read = can_read && !self.read_eof && (!self.read_parked || self.io_fired());
+        let try_read = can_read && !self.read_eof && (!self.read_parked || io_wake.fired.swap(false, Ordering::Acquire));
         let read = if try_read { self.read_in(cx) } else { Read::Nothing };
         if try_read {
             self.read_parked = matches!(read, Read::Nothing | Read::Data { more: false, .. });
@@ -363,6 +358,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 wrote = true;
                 s.unflushed -= n;
                 s.counters.bytes_out += n as u64;
+                s.counters.last_activity = now;
                 Stats::add(&s.stats.bytes_sent, n as u64);
                 waiters = s.take_waiters();
             }
@@ -404,11 +400,10 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             }
             s.conn.handle_timeout(now);
         }
-        let mut reader = None;
         if input {
             // Only input and timeouts make protocol events.
             if self.deliver_events(&mut s, now, &mut waiters) {
-                reader = s.recv_waker.take();
+                s.wake_reader();
             }
             // The input may have moved the deadline (a close began, a ping
             // went out): the timer must know before this round ends. A later
@@ -428,9 +423,6 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         let finished = self.finished(&s);
         drop(s);
         wake_all(waiters);
-        if let Some(w) = reader {
-            w.wake();
-        }
         Step { again, finished }
     }
 
@@ -464,12 +456,9 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             s.closed = Some(CloseReason::Eof);
         }
         let waiters = s.take_waiters();
-        let recv = s.recv_waker.take();
+        s.wake_reader();
         drop(s);
         wake_all(waiters);
-        if let Some(w) = recv {
-            w.wake();
-        }
         Poll::Ready(())
     }
 
@@ -520,19 +509,30 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         if self.done {
             return Poll::Ready(());
         }
-        let io_waker = self.register_waker(cx);
-        let mut io_cx = Context::from_waker(&io_waker);
+        // Moved out for the rounds (they borrow the driver), not cloned.
+        let (io_wake, io_waker) = self.take_io_waker(cx);
         let shared = Arc::clone(&self.shared);
+        let ran = self.run_steps(&shared, &io_wake, &mut Context::from_waker(&io_waker), now);
+        self.io_wake = Some((io_wake, io_waker));
+        // `None`: the budget ran out with work left; come back after others.
+        ran.unwrap_or_else(|| {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+    }
+
+    /// Runs rounds until one asks for no other (`None` if the budget ran out
+    /// first).
+    fn run_steps(&mut self, shared: &Mutex<Shared>, io_wake: &IoWake, io_cx: &mut Context<'_>, now: Instant) -> Option<Poll<()>> {
         for _ in 0..BUDGET {
-            let step = self.step(&shared, &mut io_cx, now);
+            let step = self.step(shared, io_wake, io_cx, now);
             if step.finished {
-                return self.finish(&mut io_cx);
+                return Some(self.finish(io_cx));
             }
             if !step.again {
-                return Poll::Pending;
+                return Some(Poll::Pending);
             }
         }
-        cx.waker().wake_by_ref();
-        Poll::Pending
+        None
     }
 }

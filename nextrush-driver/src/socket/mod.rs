@@ -58,7 +58,7 @@ pub struct Metadata {
     pub bytes_in: u64,
     /// Bytes written to the transport.
     pub bytes_out: u64,
-    /// When something was last sent or received.
+    /// When a message was last received or bytes last written to the peer.
     pub last_activity: Instant,
     /// Round-trip time of the last answered keep-alive ping.
     pub rtt: Option<Duration>,
@@ -108,6 +108,7 @@ impl Handle {
                 if !s.recv_waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
                     s.recv_waker = Some(cx.waker().clone());
                 }
+                s.recv_waiting = true;
                 Poll::Pending
             }
         }
@@ -237,10 +238,10 @@ fn closed_error(s: &Shared) -> Error {
 
 /// Releases the lock, then wakes the driver task.
 fn wake_driver(s: std::sync::MutexGuard<'_, Shared>) {
-    let waker = s.driver_waker.clone();
-    drop(s);
-    if let Some(w) = waker {
-        w.wake();
+    // The driver's waker only schedules its task: safe under the lock, and
+    // no clone.
+    if let Some(w) = &s.driver_waker {
+        w.wake_by_ref();
     }
 }
 

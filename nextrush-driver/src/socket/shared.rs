@@ -68,6 +68,9 @@ pub(crate) struct Shared {
     /// Live user handles (socket or halves); at zero an open socket closes.
     pub(crate) handles: usize,
     pub(crate) recv_waker: Option<Waker>,
+    /// `recv` is waiting on `recv_waker` (kept after a wake, so that waiting
+    /// again does not clone it).
+    pub(crate) recv_waiting: bool,
     /// Tasks waiting for queue space, a flush or the close.
     pub(crate) waiters: Vec<Waker>,
     pub(crate) driver_waker: Option<Waker>,
@@ -91,6 +94,7 @@ impl Shared {
             unflushed: 0,
             handles: 1,
             recv_waker: None,
+            recv_waiting: false,
             waiters: Vec::new(),
             driver_waker: None,
             outbound,
@@ -113,12 +117,12 @@ impl Shared {
         self.conn.buffered_amount() + self.unflushed
     }
 
-    /// Queues a data message, counting it.
+    /// Queues a data message, counting it. No clock is read: the
+    /// connection does not use the time of a send, and activity is noted
+    /// when the bytes are written.
     pub(crate) fn send_message(&mut self, message: Message) -> Result<(), crate::Error> {
-        let now = (self.clock)();
-        self.conn.send(now, message)?;
+        self.conn.send(self.counters.last_activity, message)?;
         self.counters.messages_out += 1;
-        self.counters.last_activity = now;
         Stats::add(&self.stats.messages_sent, 1);
         Ok(())
     }
@@ -129,6 +133,16 @@ impl Shared {
             return Vec::new();
         }
         std::mem::take(&mut self.waiters)
+    }
+
+    /// Wakes `recv` if it waits. Runtime wakers only schedule the task, so
+    /// this is safe under the lock.
+    pub(crate) fn wake_reader(&mut self) {
+        if std::mem::take(&mut self.recv_waiting)
+            && let Some(waker) = &self.recv_waker
+        {
+            waker.wake_by_ref();
+        }
     }
 
     /// Registers `waker` among the waiters (once).

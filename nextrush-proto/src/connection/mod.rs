@@ -122,6 +122,9 @@ pub struct Connection {
     heartbeat: Heartbeat,
     rate: RateWindow,
     events: VecDeque<Event>,
+    /// `poll_timeout`'s answer, worked out after every input or command
+    /// that can change it: drivers ask several times per message.
+    timeout: Option<Instant>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -153,7 +156,7 @@ impl Connection {
 
     fn new(role: Role, config: Config, now: Instant, entropy: Option<Box<dyn Entropy>>) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self {
+        let mut conn = Self {
             role,
             reader: Reader::new(role, config.max_frame_size, config.max_message_size),
             config,
@@ -166,7 +169,10 @@ impl Connection {
             heartbeat: Heartbeat { last_received: now, ping_sent: None, rtt: None },
             rate: RateWindow { started: now, count: 0 },
             events: VecDeque::new(),
-        })
+            timeout: None,
+        };
+        conn.refresh_timeout();
+        Ok(conn)
     }
 
     /// Turns on permessage-deflate with the parameters the handshake
@@ -235,6 +241,7 @@ impl Connection {
         }
         self.reader.extend(bytes);
         self.process(now);
+        self.refresh_timeout();
     }
 
     /// Like [`receive`](Self::receive), taking a buffer the caller read into,
@@ -245,6 +252,7 @@ impl Connection {
         }
         self.reader.extend_owned(bytes);
         self.process(now);
+        self.refresh_timeout();
     }
 
     /// The transport ended (read EOF or an error) at `now`.
@@ -252,11 +260,17 @@ impl Connection {
         if !self.is_closed() {
             self.finish(CloseReason::Eof);
         }
+        self.refresh_timeout();
     }
 
     /// Runs the timers that are due at `now`. Early or repeated calls are
     /// harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.run_timers(now);
+        self.refresh_timeout();
+    }
+
+    fn run_timers(&mut self, now: Instant) {
         if self.is_closed() {
             return;
         }
@@ -292,6 +306,15 @@ impl Connection {
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
+        debug_assert_eq!(self.timeout, self.next_timeout(), "a change to the timers was not noted");
+        self.timeout
+    }
+
+    fn refresh_timeout(&mut self) {
+        self.timeout = self.next_timeout();
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
         if self.is_closed() {
             return None;
         }
@@ -393,6 +416,7 @@ impl Connection {
         check_control_len(payload.len())?;
         self.heartbeat.ping_sent.get_or_insert(now);
         self.push_control(Opcode::Ping, payload);
+        self.refresh_timeout();
         Ok(())
     }
 
@@ -422,6 +446,7 @@ impl Connection {
         self.push_close(Some(code), reason.as_bytes());
         self.state = ReadyState::Closing;
         self.close_deadline = Some(now + self.config.close_timeout);
+        self.refresh_timeout();
         Ok(())
     }
 

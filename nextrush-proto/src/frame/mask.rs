@@ -11,8 +11,14 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         bytes.copy_from_slice(chunk);
         chunk.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
     }
-    // The tail starts at a multiple of 8 from the rotated key, so key[0] lines up.
-    for (byte, k) in chunks.into_remainder().iter_mut().zip(key.iter().cycle()) {
+    // The tail starts at a multiple of 8 from the rotated key, so key[0]
+    // lines up: a word of four if it fits, then single bytes.
+    let tail = chunks.into_remainder();
+    let (word, bytes) = tail.split_at_mut(tail.len() & !3);
+    if let Ok(word) = <&mut [u8; 4]>::try_from(word) {
+        *word = (u32::from_ne_bytes(*word) ^ u32::from_ne_bytes(key)).to_ne_bytes();
+    }
+    for (byte, k) in bytes.iter_mut().zip(key) {
         *byte ^= k;
     }
 }
