@@ -54,9 +54,14 @@ pub(crate) struct Outcome {
 
 /// Drives one connection until it is closed and its transport shut down.
 pub(crate) struct Driver<R: Runtime, T: Transport> {
+    shared: Arc<Mutex<Shared>>,
+    core: Core<R, T>,
+}
+
+/// Everything but the shared state, which the rounds borrow beside it.
+struct Core<R: Runtime, T: Transport> {
     rt: R,
     io: T,
-    shared: Arc<Mutex<Shared>>,
     timer: R::Timer,
     role: Role,
     /// Output the transport has not taken yet (empty when idle).
@@ -113,10 +118,9 @@ impl Wake for IoWake {
 impl<R: Runtime, T: Transport> Driver<R, T> {
     pub(crate) fn new(rt: R, io: T, shared: Arc<Mutex<Shared>>, role: Role) -> Self {
         let timer = rt.timer();
-        Self {
+        let core = Core {
             rt,
             io,
-            shared,
             timer,
             role,
             write_buf: Vec::new(),
@@ -132,15 +136,34 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             io_wake: None,
             read_parked: false,
             events_waiting: true,
-        }
+        };
+        Self { shared, core }
     }
 
     /// Drains this socket's rooms queue too.
     pub(crate) fn with_room(mut self, room: MemberDrain) -> Self {
-        self.room = Some(room);
+        self.core.room = Some(room);
         self
     }
 
+    /// How the connection ended (once the driver is done).
+    pub(crate) fn outcome(&self) -> Option<&Outcome> {
+        self.core.outcome.as_ref()
+    }
+
+    /// The runtime's clock.
+    pub(crate) fn now(&self) -> Instant {
+        self.core.rt.now()
+    }
+
+    /// Polls with the clock read by the caller at `now` (a task that polls
+    /// the driver more than once reads it once).
+    pub(crate) fn poll_at(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
+        self.core.poll_at(&self.shared, cx, now)
+    }
+}
+
+impl<R: Runtime, T: Transport> Core<R, T> {
     /// Takes what the protocol queued into the thread's scratch buffer, if
     /// nothing is left from an earlier write.
     fn refill_write_buf(&mut self, s: &mut Shared) {
@@ -292,13 +315,13 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     /// back after), first making `cx`'s waker the one it and the handles
     /// wake, unless it is already (the common case: checked without taking
     /// any lock).
-    fn take_io_waker(&mut self, cx: &Context<'_>) -> (Arc<IoWake>, Waker) {
+    fn take_io_waker(&mut self, shared: &Mutex<Shared>, cx: &Context<'_>) -> (Arc<IoWake>, Waker) {
         if let Some(pair) = self.io_wake.take()
             && pair.0.task.will_wake(cx.waker())
         {
             return pair;
         }
-        lock(&self.shared).driver_waker = Some(cx.waker().clone());
+        lock(shared).driver_waker = Some(cx.waker().clone());
         let io_wake = Arc::new(IoWake { fired: AtomicBool::new(false), task: cx.waker().clone() });
         let io_waker = Waker::from(Arc::clone(&io_wake));
         // The transport holds the old waker: read again to hand it the new one.
@@ -438,7 +461,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
                 && (self.linger_until.is_none() || self.read_eof))
     }
 
-    fn finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn finish(&mut self, shared: &Mutex<Shared>, cx: &mut Context<'_>) -> Poll<()> {
         // Best effort: the peer may be gone already.
         if self.io.poll_shutdown(cx).is_pending() {
             return Poll::Pending;
@@ -449,7 +472,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             self.outcome = Some(Outcome { reason: CloseReason::Eof });
         }
         self.write_buf = Vec::new();
-        let mut s = lock(&self.shared);
+        let mut s = lock(shared);
         s.finished = true;
         s.unflushed = 0;
         if s.closed.is_none() {
@@ -460,11 +483,6 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         drop(s);
         wake_all(waiters);
         Poll::Ready(())
-    }
-
-    /// How the connection ended (once the driver is done).
-    pub(crate) fn outcome(&self) -> Option<&Outcome> {
-        self.outcome.as_ref()
     }
 }
 
@@ -492,27 +510,19 @@ impl<R: Runtime, T: Transport> Future for Driver<R, T> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         // One clock reading per poll: a poll takes microseconds.
-        let now = this.rt.now();
+        let now = this.now();
         this.poll_at(cx, now)
     }
 }
 
-impl<R: Runtime, T: Transport> Driver<R, T> {
-    /// The runtime's clock.
-    pub(crate) fn now(&self) -> Instant {
-        self.rt.now()
-    }
-
-    /// Polls with the clock read by the caller at `now` (a task that polls
-    /// the driver more than once reads it once).
-    pub(crate) fn poll_at(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
+impl<R: Runtime, T: Transport> Core<R, T> {
+    fn poll_at(&mut self, shared: &Mutex<Shared>, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
         if self.done {
             return Poll::Ready(());
         }
         // Moved out for the rounds (they borrow the driver), not cloned.
-        let (io_wake, io_waker) = self.take_io_waker(cx);
-        let shared = Arc::clone(&self.shared);
-        let ran = self.run_steps(&shared, &io_wake, &mut Context::from_waker(&io_waker), now);
+        let (io_wake, io_waker) = self.take_io_waker(shared, cx);
+        let ran = self.run_steps(shared, &io_wake, &mut Context::from_waker(&io_waker), now);
         self.io_wake = Some((io_wake, io_waker));
         // `None`: the budget ran out with work left; come back after others.
         ran.unwrap_or_else(|| {
@@ -527,7 +537,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         for _ in 0..BUDGET {
             let step = self.step(shared, io_wake, io_cx, now);
             if step.finished {
-                return Some(self.finish(io_cx));
+                return Some(self.finish(shared, io_cx));
             }
             if !step.again {
                 return Some(Poll::Pending);

@@ -10,7 +10,7 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
@@ -25,45 +25,45 @@ use crate::runtime::{Runtime, Transport};
 const MAX_ROUNDS: usize = 16;
 
 /// A connection task's wake state, shared by its driver, its handler and its
-/// rooms queue.
+/// rooms queue: one word of flags, so that a wake is one atomic operation.
 #[derive(Default)]
 pub(crate) struct TaskWake {
-    /// The driver must be polled again.
-    driver_woken: AtomicBool,
-    /// The handler must be polled again.
-    handler_woken: AtomicBool,
-    /// The task is inside `poll`: wakes need not reach the runtime.
-    polling: AtomicBool,
-    /// The rooms queue went from empty to non-empty (or disconnected).
-    room_pending: AtomicBool,
+    state: AtomicU8,
     /// The runtime's waker for the whole task.
     outer: Mutex<Option<Waker>>,
 }
 
+/// The driver must be polled again.
+const DRIVER: u8 = 1;
+/// The handler must be polled again.
+const HANDLER: u8 = 2;
+/// The rooms queue went from empty to non-empty (or disconnected).
+const ROOM: u8 = 4;
+/// The task is inside `poll`: wakes need not reach the runtime.
+const POLLING: u8 = 8;
+
 impl TaskWake {
     /// The rooms hub queued something for this connection.
     pub(crate) fn notify_room(self: &Arc<Self>) {
-        self.room_pending.store(true, Ordering::Release);
-        self.wake_by_ref();
+        self.wake_part(ROOM | DRIVER);
     }
 
     /// Whether the rooms queue has news, without clearing it.
     pub(crate) fn room_pending(&self) -> bool {
-        self.room_pending.load(Ordering::Acquire)
+        self.state.load(Ordering::Acquire) & ROOM != 0
     }
 
     /// The rooms queue is about to be looked at (under its own lock, which
     /// orders what was queued): a notification from now on is news.
     pub(crate) fn clear_room_pending(&self) {
-        self.room_pending.store(false, Ordering::Relaxed);
+        self.state.fetch_and(!ROOM, Ordering::AcqRel);
     }
 
-    fn wake_part(&self, flag: &AtomicBool) {
-        // Flag first, then look at `polling`; the task does the reverse
-        // (clears `polling`, then looks at the flags): one of the two sees
-        // the other, so no wake is lost.
-        flag.store(true, Ordering::SeqCst);
-        if !self.polling.load(Ordering::SeqCst) {
+    fn wake_part(&self, flags: u8) {
+        // The task clears `POLLING` and sees the flags in one operation, so
+        // either it sees these flags or this sees it is not polling: no wake
+        // is lost.
+        if self.state.fetch_or(flags, Ordering::AcqRel) & POLLING == 0 {
             // Runtime wakers only schedule the task: waking under this lock
             // cannot call back into it.
             let outer = self.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -71,6 +71,12 @@ impl TaskWake {
                 w.wake_by_ref();
             }
         }
+    }
+
+    /// Takes the driver and handler flags (the rooms flag stays for the
+    /// driver to clear when it looks at the queue).
+    fn take_parts(&self) -> u8 {
+        self.state.fetch_and(!(DRIVER | HANDLER), Ordering::AcqRel)
     }
 }
 
@@ -82,7 +88,7 @@ impl Wake for TaskWake {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.wake_part(&self.driver_woken);
+        self.wake_part(DRIVER);
     }
 }
 
@@ -95,7 +101,7 @@ impl Wake for HandlerWake {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.wake_part(&self.0.handler_woken);
+        self.0.wake_part(HANDLER);
     }
 }
 
@@ -116,8 +122,7 @@ pub(super) struct ConnectionTask<R: Runtime, T: Transport> {
 impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
     /// `wake` is the one the connection's rooms queue notifies.
     pub(super) fn new(driver: Driver<R, T>, handler: HandlerFuture, span: tracing::Span, wake: Arc<TaskWake>) -> Self {
-        wake.driver_woken.store(true, Ordering::SeqCst);
-        wake.handler_woken.store(true, Ordering::SeqCst);
+        wake.state.fetch_or(DRIVER | HANDLER, Ordering::AcqRel);
         let driver_waker = Waker::from(Arc::clone(&wake));
         let handler_waker = Waker::from(Arc::new(HandlerWake(Arc::clone(&wake))));
         Self {
@@ -169,7 +174,7 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
             self.reason = driver.outcome().map(|o| o.reason.clone());
             self.driver = None;
             // The handler may be waiting on `recv`: it was woken; poll it.
-            self.wake.handler_woken.store(true, Ordering::SeqCst);
+            self.wake.state.fetch_or(HANDLER, Ordering::AcqRel);
         }
     }
 
@@ -179,17 +184,15 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
     fn run_rounds(&mut self) -> bool {
         let mut now = None;
         for _ in 0..MAX_ROUNDS {
-            let mut polled = false;
-            if self.wake.driver_woken.swap(false, Ordering::SeqCst) {
-                self.poll_driver(&mut now);
-                polled = true;
-            }
-            if self.wake.handler_woken.swap(false, Ordering::SeqCst) {
-                self.poll_handler();
-                polled = true;
-            }
-            if !polled {
+            let parts = self.wake.take_parts();
+            if parts & (DRIVER | HANDLER) == 0 {
                 return false;
+            }
+            if parts & DRIVER != 0 {
+                self.poll_driver(&mut now);
+            }
+            if parts & HANDLER != 0 {
+                self.poll_handler();
             }
         }
         true
@@ -206,15 +209,15 @@ impl<R: Runtime, T: Transport> Future for ConnectionTask<R, T> {
             *this.wake.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cx.waker().clone());
             this.outer = Some(cx.waker().clone());
         }
-        this.wake.polling.store(true, Ordering::SeqCst);
+        this.wake.state.fetch_or(POLLING, Ordering::AcqRel);
         let busy = this.run_rounds();
-        this.wake.polling.store(false, Ordering::SeqCst);
+        let left = this.wake.state.fetch_and(!POLLING, Ordering::AcqRel);
         if this.driver.is_none() && this.handler.is_none() {
             let reason = this.reason.take().unwrap_or(CloseReason::Eof);
             return Poll::Ready((reason, this.handler_error.take()));
         }
         // Work left over, or a wake that came in after the last round looked.
-        if busy || this.wake.driver_woken.load(Ordering::SeqCst) || this.wake.handler_woken.load(Ordering::SeqCst) {
+        if busy || left & (DRIVER | HANDLER) != 0 {
             cx.waker().wake_by_ref();
         }
         Poll::Pending

@@ -248,6 +248,10 @@ fn wake_driver(s: std::sync::MutexGuard<'_, Shared>) {
 /// Wakes every waiter collected from the shared state.
 #[inline]
 pub(crate) fn wake_all(wakers: Vec<Waker>) {
+    // Usually none: skip making an iterator.
+    if wakers.is_empty() {
+        return;
+    }
     for w in wakers {
         w.wake();
     }
