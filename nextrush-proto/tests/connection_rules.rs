@@ -359,3 +359,44 @@ fn eof_is_abnormal() {
     let evs = events(&mut conn);
     assert!(matches!(&evs[..], [Event::Closed(r)] if r.code() == CloseCode::ABNORMAL));
 }
+
+#[test]
+fn rfc6455_8_1_invalid_utf8_in_a_whole_single_frame() {
+    // Buffered whole: the one-pass path for unfragmented frames.
+    let (code, reason) = server_fails_with(&client_frame(true, Opcode::Text, b"fine, then \xed\xa0\x80"));
+    assert_eq!((code, reason), (1007, CloseReason::Protocol(ProtocolError::InvalidUtf8)));
+}
+
+#[test]
+fn whole_frames_and_frames_in_pieces_give_the_same_messages() {
+    // Sizes around the one-pass path's limit (32 KiB) and the length forms.
+    for len in [0, 1, 125, 126, 65_535, 32 * 1024, 32 * 1024 + 1, 70_000] {
+        let text: String = "é€a".chars().cycle().take(len).collect();
+        let bytes = [client_frame(true, Opcode::Text, text.as_bytes()), client_frame(true, Opcode::Binary, &vec![7; len])]
+            .concat();
+        let expected = [Message::text(text.clone()), Message::binary(vec![7; len])];
+        let (mut whole, now) = server(Config::default());
+        whole.receive(now, &bytes);
+        let (mut pieces, now) = server(Config::default());
+        for piece in bytes.chunks(1000) {
+            pieces.receive(now, piece);
+        }
+        for conn in [&mut whole, &mut pieces] {
+            let got: Vec<Message> = events(conn)
+                .into_iter()
+                .filter_map(|e| match e {
+                    Event::Message(m) => Some(m),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(got, expected, "len {len}");
+        }
+    }
+}
+
+#[test]
+fn rfc6455_10_4_whole_single_frame_over_max_message_size() {
+    let (mut conn, now) = server(Config::default().max_message_size(100));
+    conn.receive(now, &client_frame(true, Opcode::Binary, &[0; 101]));
+    assert_eq!(sent_close_code(&transmit(&mut conn)), Some(1009));
+}

@@ -110,6 +110,9 @@ impl Reader {
                 // which the messages cut from it keep alive on their own.
                 self.buf = BytesMut::new();
             }
+            if let Some(unit) = self.whole_data_frame() {
+                return unit.map(Some);
+            }
             if self.frame.is_none() {
                 let Some((head, head_len)) = FrameHead::decode(&self.buf)? else {
                     return Ok(None);
@@ -148,6 +151,43 @@ impl Reader {
                 return Ok(Some(unit));
             }
         }
+    }
+
+    /// The common case in one pass: an unfragmented, uncompressed data frame
+    /// of at most one pass block, buffered whole, with no message in
+    /// progress. `None` leaves everything else (and every error) to the
+    /// general path.
+    fn whole_data_frame(&mut self) -> Option<Result<Inbound, ProtocolError>> {
+        if self.frame.is_some() || self.message.is_some() {
+            return None;
+        }
+        let Ok(Some((head, head_len))) = FrameHead::decode(&self.buf) else {
+            return None;
+        };
+        let text = match head.opcode {
+            Opcode::Text => true,
+            Opcode::Binary => false,
+            _ => return None,
+        };
+        let masked_as_required = head.mask.is_some() == (self.role == Role::Server);
+        if !head.fin || head.rsv != 0 || !masked_as_required {
+            return None;
+        }
+        let len = usize::try_from(head.len).ok()?;
+        if len > PASS_BLOCK.min(self.max_frame).min(self.max_message) || self.buf.len() - head_len < len {
+            return None;
+        }
+        self.buf.advance(head_len);
+        let mut payload = self.buf.split_to(len);
+        if let Some(key) = head.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        if text && simdutf8::basic::from_utf8(&payload).is_err() {
+            return Some(Err(ProtocolError::InvalidUtf8));
+        }
+        let payload = payload.freeze();
+        let message = if text { Message::Text(Utf8Bytes::from_validated(payload)) } else { Message::Binary(payload) };
+        Some(Ok(Inbound::Message(message)))
     }
 
     /// Checks a frame head against every rule that can be decided from it.
