@@ -67,8 +67,9 @@ struct Core<R: Runtime, T: Transport> {
     /// Output the transport has not taken yet (empty when idle).
     write_buf: Vec<u8>,
     written: usize,
-    /// The transport's last flush did not finish (TLS holding records the
-    /// socket did not take): flush again on the next round.
+    /// Written bytes wait for a flush: the last one did not finish (TLS
+    /// holding records the socket did not take), or the write ended with
+    /// `Pending` and the flush waits for a round whose writes go through.
     flush_pending: bool,
     read_eof: bool,
     /// For a client after a clean close: wait this long for the server's FIN.
@@ -192,19 +193,29 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     /// Writes as much as the transport takes: the number of bytes written.
     fn write_out(&mut self, cx: &mut Context<'_>) -> std::io::Result<usize> {
         let before = self.written;
+        let mut blocked = false;
         while self.written < self.write_buf.len() {
             match self.io.poll_write(cx, &self.write_buf[self.written..]) {
                 Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
                 Poll::Ready(Ok(n)) => self.written += n,
                 Poll::Ready(Err(e)) => return Err(e),
-                Poll::Pending => break,
+                Poll::Pending => {
+                    blocked = true;
+                    break;
+                }
             }
         }
         let written = self.written - before;
-        if written > 0 || self.flush_pending {
-            // A no-op for TCP; TLS transports buffer records and need it,
-            // until it completes: the records it holds back are already
-            // counted as written.
+        // A no-op for TCP; TLS transports buffer records and need it, until
+        // it completes: the records it holds back are already counted as
+        // written. Not after a write that returned `Pending`: that write's
+        // waker is the one that must bring us back, and a flush that returns
+        // `Ready` may cancel it (async-net's `TcpStream::poll_flush` drops
+        // the writability wait `poll_write` registered: the smol client then
+        // never heard that its socket drained). The flush waits for the
+        // round whose writes all go through.
+        self.flush_pending |= written > 0;
+        if self.flush_pending && !blocked {
             match self.io.poll_flush(cx) {
                 Poll::Ready(Ok(())) => self.flush_pending = false,
                 Poll::Ready(Err(e)) => return Err(e),
@@ -356,7 +367,8 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         };
 
         let write = self.write_out(cx);
-        let try_read = can_read && !self.read_eof && (!self.read_parked || io_wake.fired.swap(false, Ordering::Acquire));
+        let try_read =
+            can_read && !self.read_eof && (!self.read_parked || io_wake.fired.swap(false, Ordering::Acquire));
         let read = if try_read { self.read_in(cx) } else { Read::Nothing };
         if try_read {
             self.read_parked = matches!(read, Read::Nothing | Read::Data { more: false, .. });
@@ -435,14 +447,11 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             let moved = self.deadline(&s).filter(|&d| Some(d) != deadline);
             again |= moved.is_some_and(|d| now >= d || self.timer.poll_at(cx, d).is_ready());
         }
-        // Bytes went out: look again (room traffic may wait for the space).
-        // Without this round the smol client also stalled for ~0.4 s per
-        // fragment echoing large fragmented messages (Autobahn 9.3.x: 100 s
-        // instead of 0.1 s); that cause is not understood yet.
-        again |= wrote;
-        // Output appeared (a pong, a close reply) with the transport free to
-        // take it.
-        again |= self.written == self.write_buf.len() && s.conn.buffered_amount() > 0;
+        // Output appeared (a pong, a close reply, room traffic left queued
+        // while the connection was full) with the transport free to take it.
+        let write_idle = self.written == self.write_buf.len();
+        let room_backlog = wrote && self.room.as_ref().is_some_and(MemberDrain::has_work);
+        again |= write_idle && (s.conn.buffered_amount() > 0 || room_backlog);
         let finished = self.finished(&s);
         drop(s);
         wake_all(waiters);
@@ -533,7 +542,13 @@ impl<R: Runtime, T: Transport> Core<R, T> {
 
     /// Runs rounds until one asks for no other (`None` if the budget ran out
     /// first).
-    fn run_steps(&mut self, shared: &Mutex<Shared>, io_wake: &IoWake, io_cx: &mut Context<'_>, now: Instant) -> Option<Poll<()>> {
+    fn run_steps(
+        &mut self,
+        shared: &Mutex<Shared>,
+        io_wake: &IoWake,
+        io_cx: &mut Context<'_>,
+        now: Instant,
+    ) -> Option<Poll<()>> {
         for _ in 0..BUDGET {
             let step = self.step(shared, io_wake, io_cx, now);
             if step.finished {

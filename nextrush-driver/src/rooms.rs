@@ -51,7 +51,7 @@ impl MemberDrain {
     /// went from empty to non-empty, or disconnected) or the last drain
     /// left messages behind. Answered without locking the queue.
     #[inline]
-    fn has_work(&self) -> bool {
+    pub(crate) fn has_work(&self) -> bool {
         self.backlog || self.wake.room_pending()
     }
 

@@ -372,8 +372,9 @@ fn whole_frames_and_frames_in_pieces_give_the_same_messages() {
     // Sizes around the one-pass path's limit (32 KiB) and the length forms.
     for len in [0, 1, 125, 126, 65_535, 32 * 1024, 32 * 1024 + 1, 70_000] {
         let text: String = "é€a".chars().cycle().take(len).collect();
-        let bytes = [client_frame(true, Opcode::Text, text.as_bytes()), client_frame(true, Opcode::Binary, &vec![7; len])]
-            .concat();
+        let bytes =
+            [client_frame(true, Opcode::Text, text.as_bytes()), client_frame(true, Opcode::Binary, &vec![7; len])]
+                .concat();
         let expected = [Message::text(text.clone()), Message::binary(vec![7; len])];
         let (mut whole, now) = server(Config::default());
         whole.receive(now, &bytes);
