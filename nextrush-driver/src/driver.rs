@@ -318,8 +318,13 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     /// When the timer should fire next: the protocol's deadline, or once it
     /// has closed, the end of the wait for the peer's FIN or for the flush.
     fn deadline(&self, s: &Shared) -> Option<Instant> {
-        let after_close = [self.linger_until, self.flush_until].into_iter().flatten().min();
-        s.conn.poll_timeout().or(after_close.filter(|_| s.conn.is_closed()))
+        if !s.conn.is_closed() {
+            return s.conn.poll_timeout();
+        }
+        match (self.linger_until, self.flush_until) {
+            (Some(linger), Some(flush)) => Some(linger.min(flush)),
+            (linger, flush) => linger.or(flush),
+        }
     }
 
     /// Takes the transport's and timer's waker out for a poll (it goes
