@@ -239,6 +239,38 @@ fn history_survives_an_empty_room_until_cleanup() {
     assert!(rooms.history("chat").is_empty());
 }
 
+/// Counts its wakes.
+struct CountingWake(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWake {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn history_kept_is_ready_from_the_first_kept_message() {
+    use std::task::{Context, Waker};
+    let rooms = hub();
+    let (a, _) = join_new(&rooms);
+    rooms.join("plain", a).unwrap();
+    rooms.broadcast("plain", "not kept: no history by default");
+    let count = Arc::new(CountingWake(0.into()));
+    let waker = Waker::from(Arc::clone(&count));
+    let mut cx = Context::from_waker(&waker);
+    assert!(rooms.poll_history_kept(&mut cx).is_pending());
+    assert_eq!(rooms.cleanup(Instant::now()), nextrush_rooms::CleanupReport::default());
+
+    rooms.set_room_options("kept", RoomOptions::new().with_history_len(2));
+    rooms.join("kept", a).unwrap();
+    assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 0, "joining keeps nothing");
+    rooms.broadcast("kept", "kept");
+    assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1, "woken once");
+    assert!(rooms.poll_history_kept(&mut cx).is_ready());
+    rooms.broadcast("kept", "again");
+    assert_eq!(count.0.load(std::sync::atomic::Ordering::SeqCst), 1, "and only once");
+}
+
 #[test]
 fn cleanup_drops_history_of_idle_rooms_only() {
     let config = RoomsConfig::new().with_history_len(5).with_idle_timeout(Duration::from_secs(10));

@@ -163,3 +163,20 @@ async fn the_disconnect_policy_closes_a_slow_consumer_with_1008() {
     assert_eq!(first_byte & 0x0F, common::OP_CLOSE);
     assert_eq!(u16::from_be_bytes([body[0], body[1]]), 1008);
 }
+
+#[tokio::test]
+async fn idle_history_is_swept_once_a_room_keeps_some() {
+    // The sweep keeps no timer until a room keeps history; it must start then.
+    let rooms = RoomsConfig::new()
+        .with_history_len(3)
+        .with_idle_timeout(std::time::Duration::from_millis(200))
+        .with_cleanup_interval(std::time::Duration::from_millis(100));
+    let server = start(chat_app(Options::default().rooms(rooms))).await;
+    let mut alice = within("alice", connect(&server.url("/room/lobby"))).await.unwrap();
+    let mut bob = within("bob", connect(&server.url("/room/lobby"))).await.unwrap();
+    wait_until("both joined", || server.app.rooms().member_count("lobby") == 2).await;
+    alice.send("remember me").await.unwrap();
+    assert_eq!(within("bob gets it", bob.recv()).await.unwrap(), Some(Message::text("remember me")));
+    assert_eq!(server.app.rooms().history("lobby").len(), 1, "kept");
+    wait_until("history swept after the idle timeout", || server.app.rooms().history("lobby").is_empty()).await;
+}

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use nextrush_proto::route::{RouteError, Router};
@@ -288,14 +288,9 @@ impl<R: Runtime> App<R> {
         loop {
             let mut accept = std::pin::pin!(listener.accept());
             let next = poll_fn(|cx| {
-                if self.inner.shutting_down.load(Ordering::Acquire) {
+                if self.shutting_down_or_wake(cx) {
                     return Poll::Ready(None);
                 }
-                let mut wakers = lock_vec(&self.inner.shutdown_wakers);
-                if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                    wakers.push(cx.waker().clone());
-                }
-                drop(wakers);
                 accept.as_mut().poll(cx).map(Some)
             })
             .await;
@@ -456,8 +451,22 @@ impl<R: Runtime> App<R> {
         (MemberDrain::new(member, wake), membership)
     }
 
+    /// Whether the app is shutting down; if not, `cx` is woken when it starts to.
+    fn shutting_down_or_wake(&self, cx: &Context<'_>) -> bool {
+        if self.inner.shutting_down.load(Ordering::Acquire) {
+            return true;
+        }
+        let mut wakers = lock_vec(&self.inner.shutdown_wakers);
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        false
+    }
+
     /// Runs the hub's `cleanup` every `room_cleanup_interval` until shutdown
-    /// (once per app, however many listeners it serves).
+    /// (once per app, however many listeners it serves), from the first
+    /// history a room keeps: before that there is nothing to sweep, and no
+    /// timer is armed (a runtime with none sleeps without a timeout).
     fn start_room_upkeep(&self) {
         if self.inner.upkeep_started.swap(true, Ordering::AcqRel) {
             return;
@@ -466,6 +475,15 @@ impl<R: Runtime> App<R> {
         self.inner.rt.spawn(async move {
             // A zero interval must not spin.
             let interval = app.inner.rooms.config().cleanup_interval().max(Duration::from_millis(100));
+            let history_kept = poll_fn(|cx| {
+                if app.shutting_down_or_wake(cx) {
+                    return Poll::Ready(false);
+                }
+                app.inner.rooms.poll_history_kept(cx).map(|()| true)
+            });
+            if !history_kept.await {
+                return;
+            }
             while !app.is_shutting_down() {
                 let next = app.inner.rt.now() + interval;
                 app.inner.rt.sleep_until(next).await;

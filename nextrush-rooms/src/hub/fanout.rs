@@ -143,6 +143,7 @@ impl<M: Member> Rooms<M> {
         let mut encoder = Encoder::default();
         let mut fan_out = FanOut::default();
         let mut leaving = Vec::new();
+        let mut recorded = false;
         for g in &mut locked {
             let policy = policy.or(g.inner.policy).unwrap_or(self.config.default_policy());
             for slot in &g.inner.slots {
@@ -153,11 +154,14 @@ impl<M: Member> Rooms<M> {
                 fan_out.record(slot.id, delivery, &mut leaving);
             }
             if g.group.kind == Kind::Room && !g.group.is_removed() {
-                g.inner.record(message);
+                recorded |= g.inner.record(message);
                 g.inner.sweep.touch();
             }
         }
         drop(locked);
+        if recorded {
+            self.history_kept.set();
+        }
         self.finish(&fan_out, &encoder, true, leaving);
         fan_out
     }

@@ -87,14 +87,16 @@ pub(crate) struct Inner<M> {
 
 impl<M> Inner<M> {
     /// Appends to the history, forgetting the oldest beyond its length.
-    pub(crate) fn record(&mut self, message: &EncodedMessage) {
+    /// Returns whether the room keeps history.
+    pub(crate) fn record(&mut self, message: &EncodedMessage) -> bool {
         if self.history_len == 0 {
-            return;
+            return false;
         }
         while self.history.len() >= self.history_len {
             self.history.pop_front();
         }
         self.history.push_back(message.clone());
+        true
     }
 
     /// Sets the history length, forgetting what no longer fits.

@@ -80,6 +80,8 @@ pub struct Rooms<M: Member> {
     dormant: Mutex<HashMap<Name, Dormant>>,
     events: Mutex<VecDeque<RoomsEvent>>,
     counters: Counters,
+    /// Set once any room kept history: before that a sweep has nothing to do.
+    history_kept: upkeep::Latch,
 }
 
 /// A registered member.
@@ -133,6 +135,7 @@ impl<M: Member> Rooms<M> {
             dormant: Mutex::new(HashMap::new()),
             events: Mutex::new(VecDeque::new()),
             counters: Counters::default(),
+            history_kept: upkeep::Latch::default(),
         }
     }
 

@@ -1,7 +1,8 @@
 //! Presence, history, events and the cleanup sweep.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -14,6 +15,34 @@ use crate::id::ConnId;
 use crate::member::Member;
 use crate::message::{EncodedMessage, Encoder};
 use crate::stats::{FanOut, Tally};
+
+/// A one-way flag with a waker: set once, then ready forever.
+#[derive(Debug, Default)]
+pub(super) struct Latch {
+    set: AtomicBool,
+    waiter: Mutex<Option<Waker>>,
+}
+
+impl Latch {
+    pub(super) fn set(&self) {
+        // A plain load first: after the first time this is all it costs.
+        if !self.set.load(Ordering::Acquire)
+            && !self.set.swap(true, Ordering::AcqRel)
+            && let Some(waker) = lock(&self.waiter).take()
+        {
+            waker.wake();
+        }
+    }
+
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.set.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        *lock(&self.waiter) = Some(cx.waker().clone());
+        // Set between the look and the waker going in: no wake came.
+        if self.set.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
 
 /// What one [`Rooms::cleanup`] dropped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -73,6 +102,14 @@ impl<M: Member> Rooms<M> {
         lock(&self.dormant).get(room).map(|d| d.history.iter().cloned().collect()).unwrap_or_default()
     }
 
+    /// Ready once any room has kept history. Until then
+    /// [`cleanup`](Self::cleanup) has nothing to do, so a caller can wait
+    /// for this before it starts sweeping, and keep no timer meanwhile (an
+    /// event loop with no timer armed sleeps without a timeout).
+    pub fn poll_history_kept(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.history_kept.poll(cx)
+    }
+
     /// The sweep behind `roomCleanupInterval`: call it every
     /// [`cleanup_interval`](crate::RoomsConfig::cleanup_interval) with the
     /// current time.
@@ -93,6 +130,9 @@ impl<M: Member> Rooms<M> {
     /// state goes between `idle_timeout` and `idle_timeout + interval` after
     /// the last activity. The hot path reads no clock.
     pub fn cleanup(&self, now: Instant) -> CleanupReport {
+        if !self.history_kept.set.load(Ordering::Acquire) {
+            return CleanupReport::default();
+        }
         let timeout = self.config.idle_timeout();
         let mut report = CleanupReport::default();
         for group in self.rooms.list() {
