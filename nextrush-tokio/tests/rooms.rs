@@ -172,7 +172,7 @@ async fn idle_history_is_swept_once_a_room_keeps_some() {
         .with_idle_timeout(std::time::Duration::from_millis(200))
         .with_cleanup_interval(std::time::Duration::from_millis(100));
     let server = start(chat_app(Options::default().rooms(rooms))).await;
-    let mut alice = within("alice", connect(&server.url("/room/lobby"))).await.unwrap();
+    let alice = within("alice", connect(&server.url("/room/lobby"))).await.unwrap();
     let mut bob = within("bob", connect(&server.url("/room/lobby"))).await.unwrap();
     wait_until("both joined", || server.app.rooms().member_count("lobby") == 2).await;
     alice.send("remember me").await.unwrap();
