@@ -6,7 +6,7 @@
 //! protocol → deliver events → arm the timer. Work per poll is bounded so one
 //! busy connection cannot starve the others on its thread.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,16 +34,11 @@ const MAX_PENDING_EVENTS: usize = 256;
 /// if larger: a peer sending large messages to a busy handler is held back
 /// by TCP after about one maximal message, not 256 of them.
 const MIN_PENDING_BYTES: usize = 64 * 1024;
-/// A thread's scratch write buffer larger than this is not kept.
-const KEEP_WRITE_CAPACITY: usize = 1 << 20;
 
 thread_local! {
     /// Reads land here, then leave as `BytesMut` views of it, so an idle
     /// connection holds no read buffer of its own.
     static READ_ARENA: RefCell<BytesMut> = RefCell::new(BytesMut::new());
-    /// Output is encoded here and written; only what the transport did not
-    /// take stays with the connection.
-    static WRITE_SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
 /// How the driver ended, for the server's bookkeeping.
@@ -165,28 +160,24 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
 }
 
 impl<R: Runtime, T: Transport> Core<R, T> {
-    /// Takes what the protocol queued into the thread's scratch buffer, if
+    /// Takes what the protocol queued (its own buffer, not a copy), if
     /// nothing is left from an earlier write.
     fn refill_write_buf(&mut self, s: &mut Shared) {
         if self.written < self.write_buf.len() || s.conn.buffered_amount() == 0 {
             return;
         }
-        let mut buf = WRITE_SCRATCH.take();
-        buf.clear();
-        s.unflushed = s.conn.poll_transmit(&mut buf);
-        self.write_buf = buf;
+        self.write_buf = s.conn.take_transmit();
         self.written = 0;
+        s.unflushed = self.write_buf.len();
     }
 
-    /// Gives a fully written buffer back to the thread.
-    fn release_write_buf(&mut self) {
+    /// Gives a fully written buffer back to the protocol, for the next
+    /// frames to be encoded into (a large one is freed: an idle connection
+    /// holds no large buffer).
+    fn recycle_write_buf(&mut self, s: &mut Shared) {
         if self.written == self.write_buf.len() && self.write_buf.capacity() > 0 {
-            let mut buf = std::mem::take(&mut self.write_buf);
+            s.conn.recycle_transmit(std::mem::take(&mut self.write_buf));
             self.written = 0;
-            if buf.capacity() <= KEEP_WRITE_CAPACITY {
-                buf.clear();
-                WRITE_SCRATCH.set(buf);
-            }
         }
     }
 
@@ -380,7 +371,6 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         }
         // Compare with the clock, not just the timer's word (it may fire early).
         let due = deadline.filter(|&d| now >= d || self.timer.poll_at(cx, d).is_ready());
-        self.release_write_buf();
         if matches!(write, Ok(0)) && matches!(read, Read::Nothing) && due.is_none() && !self.events_waiting {
             // Nothing moved: the state is as the first look found it, and
             // everything this round left has its waker.
@@ -401,6 +391,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
                 s.counters.last_activity = now;
                 Stats::add(&s.stats.bytes_sent, n as u64);
                 waiters = s.take_waiters();
+                self.recycle_write_buf(&mut s);
             }
             Err(error) => {
                 tracing::debug!(%error, "write failed");

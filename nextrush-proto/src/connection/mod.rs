@@ -298,6 +298,22 @@ impl Connection {
         self.outbox.drain_into(out)
     }
 
+    /// Like [`poll_transmit`](Self::poll_transmit), handing over the queued
+    /// bytes as a buffer of their own: without copying them when no control
+    /// frame is waiting. Give the buffer back with
+    /// [`recycle_transmit`](Self::recycle_transmit) once written, so that the
+    /// next frames are encoded into it.
+    pub fn take_transmit(&mut self) -> Vec<u8> {
+        self.outbox.take()
+    }
+
+    /// Takes back a written buffer from [`take_transmit`](Self::take_transmit)
+    /// for the next frames; only a small one is kept (an idle connection
+    /// should not hold a large buffer).
+    pub fn recycle_transmit(&mut self, buf: Vec<u8>) {
+        self.outbox.recycle(buf);
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -403,7 +419,7 @@ impl Connection {
         if self.role == Role::Client || self.sending.is_some() {
             return Err(SendError::Fragmentation("pre-encoded frames need an idle server connection"));
         }
-        self.outbox.push_encoded(frames);
+        self.outbox.push_encoded(&frames);
         Ok(())
     }
 
