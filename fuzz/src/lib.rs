@@ -360,8 +360,7 @@ pub fn connection(role: Role, data: &[u8]) {
             11 => check.transmit(&mut conn, &mut peer, &mut out, now),
             _ => {
                 // A pre-encoded broadcast frame: valid for a server only.
-                let frame = Bytes::from_static(&[0x81, 0x02, b'h', b'i']);
-                check.sent(conn.send_encoded(now, frame));
+                check.sent(conn.send_encoded(now, &[0x81, 0x02, b'h', b'i']));
             }
         }
         check.after_step(&mut conn);

@@ -78,7 +78,7 @@ impl MemberDrain {
         while conn.ready_state() == ReadyState::Open && conn.buffered_amount() < DRAIN_BELOW {
             let sent = match queue.front() {
                 None => break,
-                Some(Outbound::Frame(frame)) => conn.send_encoded(now, frame.clone()).is_ok(),
+                Some(Outbound::Frame(frame)) => conn.send_encoded(now, frame).is_ok(),
                 Some(Outbound::Message(message)) => conn.send(now, message.clone()).is_ok(),
             };
             if !sent {

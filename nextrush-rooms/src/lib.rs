@@ -24,7 +24,7 @@
 //! handler:     rooms.join(room, id)?; rooms.to(room).except(id).send(msg); rooms.subscribe(ch, id)?
 //! anywhere:    rooms.publish(channel, msg); rooms.broadcast(room, msg); rooms.send_to(id, msg, None)?
 //! conn task:   when the transport can take more, drain the member's queue:
-//!                Outbound::Frame(bytes)  -> conn.send_encoded(now, bytes)
+//!                Outbound::Frame(bytes)  -> conn.send_encoded(now, &bytes)
 //!                Outbound::Message(msg)  -> conn.send(now, msg)        // per-connection compression
 //!              if the queue is_disconnected(): conn.close(now, 1008, "slow consumer")
 //! on close:    rooms.unregister(id)

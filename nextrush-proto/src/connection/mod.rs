@@ -413,13 +413,14 @@ impl Connection {
     ///
     /// # Errors
     /// The connection is closing or closed, or is a client, or a fragmented
-    /// send is in progress.
-    pub fn send_encoded(&mut self, _now: Instant, frames: Bytes) -> Result<(), SendError> {
+    /// send is in progress. The frames are copied into the connection's
+    /// output, so a shared buffer needs no clone per connection.
+    pub fn send_encoded(&mut self, _now: Instant, frames: &[u8]) -> Result<(), SendError> {
         self.check_can_send()?;
         if self.role == Role::Client || self.sending.is_some() {
             return Err(SendError::Fragmentation("pre-encoded frames need an idle server connection"));
         }
-        self.outbox.push_encoded(&frames);
+        self.outbox.push_encoded(frames);
         Ok(())
     }
 
