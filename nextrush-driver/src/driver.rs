@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
-use bytes::BytesMut;
-use nextrush_proto::{CloseReason, Event as ProtoEvent, Role, Timer as ProtoTimer};
+use bytes::{Buf, BytesMut};
+use nextrush_proto::{CloseReason, Event as ProtoEvent, Role, Timer as ProtoTimer, Transmit};
 
 use crate::rooms::MemberDrain;
 use crate::runtime::{Runtime, Timer, Transport};
@@ -24,6 +24,8 @@ use crate::stats::Stats;
 
 /// Loop iterations per poll before yielding to the scheduler.
 const BUDGET: usize = 32;
+/// Most pieces handed to one vectored write.
+const MAX_WRITE_SLICES: usize = 32;
 /// Capacity of a thread's read arena, reserved when it runs low.
 const ARENA_CHUNK: usize = 64 * 1024;
 /// Below this much spare capacity the arena is topped up before a read.
@@ -59,9 +61,8 @@ struct Core<R: Runtime, T: Transport> {
     io: T,
     timer: R::Timer,
     role: Role,
-    /// Output the transport has not taken yet (empty when idle).
-    write_buf: Vec<u8>,
-    written: usize,
+    /// Output the transport has not taken all of yet (empty when idle).
+    write_buf: Transmit,
     /// Written bytes wait for a flush: the last one did not finish (TLS
     /// holding records the socket did not take), or the write ended with
     /// `Pending` and the flush waits for a round whose writes go through.
@@ -119,8 +120,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             io,
             timer,
             role,
-            write_buf: Vec::new(),
-            written: 0,
+            write_buf: Transmit::default(),
             flush_pending: false,
             read_eof: false,
             linger_until: None,
@@ -163,11 +163,10 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     /// Takes what the protocol queued (its own buffer, not a copy), if
     /// nothing is left from an earlier write.
     fn refill_write_buf(&mut self, s: &mut Shared) {
-        if self.written < self.write_buf.len() || s.conn.buffered_amount() == 0 {
+        if !self.write_buf.is_empty() || s.conn.buffered_amount() == 0 {
             return;
         }
         self.write_buf = s.conn.take_transmit();
-        self.written = 0;
         s.unflushed = self.write_buf.len();
     }
 
@@ -175,20 +174,28 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     /// frames to be encoded into (a large one is freed: an idle connection
     /// holds no large buffer).
     fn recycle_write_buf(&mut self, s: &mut Shared) {
-        if self.written == self.write_buf.len() && self.write_buf.capacity() > 0 {
+        if self.write_buf.is_empty() {
             s.conn.recycle_transmit(std::mem::take(&mut self.write_buf));
-            self.written = 0;
         }
     }
 
     /// Writes as much as the transport takes: the number of bytes written.
+    /// Large payloads, held by reference, go out with vectored writes.
     fn write_out(&mut self, cx: &mut Context<'_>) -> std::io::Result<usize> {
-        let before = self.written;
+        let before = self.write_buf.len();
         let mut blocked = false;
-        while self.written < self.write_buf.len() {
-            match self.io.poll_write(cx, &self.write_buf[self.written..]) {
+        while !self.write_buf.is_empty() {
+            let chunk = self.write_buf.chunk();
+            let poll = if chunk.len() == self.write_buf.len() {
+                self.io.poll_write(cx, chunk)
+            } else {
+                let mut slices = [std::io::IoSlice::new(&[]); MAX_WRITE_SLICES];
+                let count = self.write_buf.chunks_vectored(&mut slices);
+                self.io.poll_write_vectored(cx, &slices[..count])
+            };
+            match poll {
                 Poll::Ready(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Poll::Ready(Ok(n)) => self.written += n,
+                Poll::Ready(Ok(n)) => self.write_buf.advance(n),
                 Poll::Ready(Err(e)) => return Err(e),
                 Poll::Pending => {
                     blocked = true;
@@ -196,7 +203,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
                 }
             }
         }
-        let written = self.written - before;
+        let written = before - self.write_buf.len();
         // A no-op for TCP; TLS transports buffer records and need it, until
         // it completes: the records it holds back are already counted as
         // written. Not after a write that returned `Pending`: that write's
@@ -223,6 +230,12 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             let start = arena.len();
             loop {
                 if arena.capacity() - arena.len() < ARENA_MIN_SPARE {
+                    if arena.len() > start {
+                        // Growing a chunk that holds data would copy the
+                        // whole chunk: hand over what was read, and read on
+                        // in the next round into a fresh chunk.
+                        return Read::Data { bytes: arena.split(), more: true };
+                    }
                     arena.reserve(ARENA_CHUNK);
                 }
                 let read = self.io.poll_read_buf(cx, arena);
@@ -397,8 +410,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
                 tracing::debug!(%error, "write failed");
                 again = true;
                 self.read_eof = true;
-                self.write_buf.clear();
-                self.written = 0;
+                self.write_buf = Transmit::default();
                 s.unflushed = 0;
                 s.conn.receive_eof(now);
             }
@@ -445,7 +457,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         }
         // Output appeared (a pong, a close reply, room traffic left queued
         // while the connection was full) with the transport free to take it.
-        let write_idle = self.written == self.write_buf.len();
+        let write_idle = self.write_buf.is_empty();
         let room_backlog = wrote && self.room.as_ref().is_some_and(MemberDrain::has_work);
         again |= write_idle && (s.conn.buffered_amount() > 0 || room_backlog);
         let finished = self.finished(&s);
@@ -462,7 +474,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             || self.flush_expired
             || (s.conn.is_closed()
                 && s.conn.buffered_amount() == 0
-                && self.written == self.write_buf.len()
+                && self.write_buf.is_empty()
                 && (self.linger_until.is_none() || self.read_eof))
     }
 
@@ -476,7 +488,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             // Aborted (shutdown timeout) before the protocol finished.
             self.outcome = Some(Outcome { reason: CloseReason::Eof });
         }
-        self.write_buf = Vec::new();
+        self.write_buf = Transmit::default();
         let mut s = lock(shared);
         s.finished = true;
         s.unflushed = 0;

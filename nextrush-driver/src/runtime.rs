@@ -2,7 +2,7 @@
 //! spawn, TCP, and a byte transport — so that everything else is written once.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -92,6 +92,14 @@ pub trait Transport: Send + Unpin + 'static {
 
     /// Writes some of `buf`.
     fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>>;
+
+    /// Writes some of `bufs`, in order, in one go where the transport can
+    /// (large payloads go out this way, without being copied next to their
+    /// frame head). By default: the first non-empty one, with `poll_write`.
+    fn poll_write_vectored(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &**b);
+        self.poll_write(cx, first)
+    }
 
     /// Flushes buffered writes.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;

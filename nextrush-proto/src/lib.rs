@@ -18,7 +18,7 @@ pub mod utf8;
 
 pub use close_code::{CloseCode, CloseFrame};
 pub use config::{Config, RateLimit, RateLimitAction};
-pub use connection::{Connection, Event, MessageKind, ReadyState};
+pub use connection::{Connection, Event, MessageKind, ReadyState, Transmit};
 pub use error::{CloseReason, ConfigError, ProtocolError, SendError, Side, Timer};
 pub use handshake::{
     ClientConfig, ClientHandshake, ClientHandshakeError, ClientResponse, HandshakeError, HandshakeLimits, HttpRequest,

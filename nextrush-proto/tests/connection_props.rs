@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use common::*;
 use nextrush_proto::frame::Opcode;
 use nextrush_proto::{Config, Connection, Event, Message, MessageKind, SeededEntropy};
@@ -182,5 +182,67 @@ proptest! {
             log
         };
         prop_assert_eq!(run(), run());
+    }
+
+    /// Taking the output as a [`Transmit`] (large payloads by reference) and
+    /// writing it the way transports do, a few bytes at a time with plain or
+    /// vectored writes, sends exactly the bytes `poll_transmit` copies out,
+    /// whatever is queued: small and large messages, pings ahead of data,
+    /// a Close last.
+    #[test]
+    fn a_transmit_written_in_pieces_sends_what_poll_transmit_copies(
+        steps in proptest::collection::vec((0usize..3000, 0u8..8), 1..12),
+        writes in proptest::collection::vec((1usize..2500, 1usize..4), 1..40),
+        close in any::<bool>(),
+    ) {
+        let queue = |conn: &mut Connection, now: Instant| {
+            // A whole message while a fragmented one is in progress is
+            // refused, the same way on both connections.
+            for &(len, kind) in &steps {
+                let payload = Bytes::from(vec![kind; len]);
+                let _ = match kind {
+                    0 => conn.ping(now, Bytes::from_static(b"p")),
+                    1..=3 => conn.send(now, Message::Binary(payload)),
+                    _ => conn.send_fragment(now, MessageKind::Binary, payload, kind % 2 == 0),
+                };
+            }
+            if close {
+                let _ = conn.close(now, nextrush_proto::CloseCode::NORMAL, "bye");
+            }
+        };
+        let (mut copied_conn, now) = server(Config::default());
+        queue(&mut copied_conn, now);
+        let mut copied = Vec::new();
+        copied_conn.poll_transmit(&mut copied);
+
+        let (mut conn, now) = server(Config::default());
+        queue(&mut conn, now);
+        let mut transmit = conn.take_transmit();
+        prop_assert_eq!(transmit.len(), copied.len());
+        let mut written = Vec::new();
+        for &(most, slices) in writes.iter().cycle() {
+            if transmit.is_empty() {
+                break;
+            }
+            // A transport that takes at most `most` bytes, over up to `slices` pieces.
+            let mut pieces = [std::io::IoSlice::new(&[]); 3];
+            let count = if slices == 1 {
+                pieces[0] = std::io::IoSlice::new(transmit.chunk());
+                1
+            } else {
+                transmit.chunks_vectored(&mut pieces[..slices])
+            };
+            let mut taken = 0;
+            for piece in &pieces[..count] {
+                let n = piece.len().min(most - taken);
+                written.extend_from_slice(&piece[..n]);
+                taken += n;
+            }
+            prop_assert!(taken > 0);
+            transmit.advance(taken);
+        }
+        prop_assert_eq!(written, copied);
+        conn.recycle_transmit(transmit);
+        prop_assert_eq!(conn.buffered_amount(), 0);
     }
 }

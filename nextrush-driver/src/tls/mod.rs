@@ -97,6 +97,10 @@ impl Transport for BoxTransport {
         (**self).poll_write(cx, buf)
     }
 
+    fn poll_write_vectored(&mut self, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<io::Result<usize>> {
+        (**self).poll_write_vectored(cx, bufs)
+    }
+
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         (**self).poll_flush(cx)
     }

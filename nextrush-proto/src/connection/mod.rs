@@ -34,6 +34,8 @@ mod compression;
 mod outbox;
 mod reader;
 
+pub use outbox::Transmit;
+
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -298,20 +300,21 @@ impl Connection {
         self.outbox.drain_into(out)
     }
 
-    /// Like [`poll_transmit`](Self::poll_transmit), handing over the queued
-    /// bytes as a buffer of their own: without copying them when no control
-    /// frame is waiting. Give the buffer back with
+    /// Like [`poll_transmit`](Self::poll_transmit), handing over what is
+    /// queued without copying it when no control frame is waiting, and with
+    /// large payloads by reference (write it with vectored writes, see
+    /// [`Transmit`]). Give it back with
     /// [`recycle_transmit`](Self::recycle_transmit) once written, so that the
-    /// next frames are encoded into it.
-    pub fn take_transmit(&mut self) -> Vec<u8> {
+    /// next frames are encoded into its buffer.
+    pub fn take_transmit(&mut self) -> Transmit {
         self.outbox.take()
     }
 
-    /// Takes back a written buffer from [`take_transmit`](Self::take_transmit)
-    /// for the next frames; only a small one is kept (an idle connection
-    /// should not hold a large buffer).
-    pub fn recycle_transmit(&mut self, buf: Vec<u8>) {
-        self.outbox.recycle(buf);
+    /// Takes back a written [`Transmit`] from
+    /// [`take_transmit`](Self::take_transmit) for the next frames; only a
+    /// small buffer is kept (an idle connection should not hold a large one).
+    pub fn recycle_transmit(&mut self, written: Transmit) {
+        self.outbox.recycle(written);
     }
 
     /// The next event, if any.

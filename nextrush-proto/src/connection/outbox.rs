@@ -3,12 +3,144 @@
 //! Two lanes: pongs and pings jump ahead of queued data (they are whole
 //! frames, so they may go between the fragments of a message, RFC 6455 §5.4);
 //! Close stays behind the data, so that everything accepted before it is sent.
+//!
+//! Data frames are encoded back to back into one buffer, except that a large
+//! unmasked payload is not copied: the buffer keeps a reference to it, and
+//! the transport writes it with a vectored write between the bytes around it.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 
 use crate::frame::{FrameHead, MAX_HEAD_LEN, extend_masked};
+
+/// Payloads longer than this are queued by reference, not copied: a vectored
+/// write costs about what copying a kilobyte does.
+const BY_REFERENCE_ABOVE: usize = 1024;
+
+/// Encoded frames for the peer, as [`Connection::take_transmit`] hands them
+/// out: bytes, with large payloads held by reference in between. Write it
+/// through its [`Buf`] implementation: [`Buf::chunk`] for plain writes,
+/// [`Buf::chunks_vectored`] for vectored ones, then [`Buf::advance`] by what
+/// the transport took.
+///
+/// [`Connection::take_transmit`]: super::Connection::take_transmit
+#[derive(Debug, Default)]
+pub struct Transmit {
+    bytes: Vec<u8>,
+    /// How much of `bytes` was written.
+    pos: usize,
+    payloads: VecDeque<Payload>,
+    /// Unwritten bytes in `payloads`.
+    payload_bytes: usize,
+}
+
+/// A payload held by reference, due once `bytes[..at]` is written.
+#[derive(Debug)]
+struct Payload {
+    at: usize,
+    bytes: Bytes,
+}
+
+impl Transmit {
+    /// Unwritten bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.bytes.len() - self.pos + self.payload_bytes
+    }
+
+    /// Whether everything was written.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push_payload(&mut self, bytes: Bytes) {
+        self.payload_bytes += bytes.len();
+        self.payloads.push_back(Payload { at: self.bytes.len(), bytes });
+    }
+
+    /// Appends everything unwritten to `out`.
+    fn copy_into(&self, out: &mut Vec<u8>) {
+        let mut pos = self.pos;
+        for payload in &self.payloads {
+            out.extend_from_slice(&self.bytes[pos..payload.at]);
+            out.extend_from_slice(&payload.bytes);
+            pos = payload.at;
+        }
+        out.extend_from_slice(&self.bytes[pos..]);
+    }
+
+    /// Empties it, keeping its allocations.
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.pos = 0;
+        self.payloads.clear();
+        self.payload_bytes = 0;
+    }
+}
+
+impl Buf for Transmit {
+    fn remaining(&self) -> usize {
+        self.len()
+    }
+
+    fn chunk(&self) -> &[u8] {
+        match self.payloads.front() {
+            Some(payload) if payload.at == self.pos => &payload.bytes,
+            Some(payload) => &self.bytes[self.pos..payload.at],
+            None => &self.bytes[self.pos..],
+        }
+    }
+
+    fn chunks_vectored<'a>(&'a self, dst: &mut [IoSlice<'a>]) -> usize {
+        /// Puts `slice` in the next free place (if not empty); false once full.
+        fn put<'a>(dst: &mut [IoSlice<'a>], filled: &mut usize, slice: &'a [u8]) -> bool {
+            if !slice.is_empty() && *filled < dst.len() {
+                dst[*filled] = IoSlice::new(slice);
+                *filled += 1;
+            }
+            *filled < dst.len()
+        }
+        let mut filled = 0;
+        let mut pos = self.pos;
+        for payload in &self.payloads {
+            if !put(dst, &mut filled, &self.bytes[pos..payload.at]) || !put(dst, &mut filled, &payload.bytes) {
+                return filled;
+            }
+            pos = payload.at;
+        }
+        put(dst, &mut filled, &self.bytes[pos..]);
+        filled
+    }
+
+    /// Advancing past the end stops at the end.
+    fn advance(&mut self, mut n: usize) {
+        while n > 0 {
+            match self.payloads.front_mut() {
+                Some(payload) if payload.at == self.pos => {
+                    let taken = n.min(payload.bytes.len());
+                    payload.bytes.advance(taken);
+                    self.payload_bytes -= taken;
+                    n -= taken;
+                    if payload.bytes.is_empty() {
+                        self.payloads.pop_front();
+                    }
+                }
+                Some(payload) => {
+                    let taken = n.min(payload.at - self.pos);
+                    self.pos += taken;
+                    n -= taken;
+                }
+                None => {
+                    self.pos += n.min(self.bytes.len() - self.pos);
+                    return;
+                }
+            }
+        }
+    }
+}
 
 /// One encoded frame: the head bytes and the (unmasked) payload.
 #[derive(Debug)]
@@ -53,7 +185,8 @@ const KEEP_CAPACITY: usize = 4096;
 pub(crate) struct Outbox {
     control: VecDeque<OutFrame>,
     queued_control: usize,
-    data: Vec<u8>,
+    /// Never partly written: `take` hands it out whole.
+    data: Transmit,
 }
 
 impl Outbox {
@@ -70,11 +203,23 @@ impl Outbox {
                 self.control.push_back(frame);
             }
             Lane::Data => {
-                self.data.reserve(head_len + payload.len());
-                self.data.extend_from_slice(&bytes[..head_len]);
+                let data = &mut self.data;
                 match head.mask {
-                    Some(key) => extend_masked(&mut self.data, &payload, key),
-                    None => self.data.extend_from_slice(&payload),
+                    None if payload.len() > BY_REFERENCE_ABOVE => {
+                        data.bytes.extend_from_slice(&bytes[..head_len]);
+                        data.push_payload(payload);
+                    }
+                    None => {
+                        data.bytes.reserve(head_len + payload.len());
+                        data.bytes.extend_from_slice(&bytes[..head_len]);
+                        data.bytes.extend_from_slice(&payload);
+                    }
+                    // Masking writes a copy anyway.
+                    Some(key) => {
+                        data.bytes.reserve(head_len + payload.len());
+                        data.bytes.extend_from_slice(&bytes[..head_len]);
+                        extend_masked(&mut data.bytes, &payload, key);
+                    }
                 }
             }
         }
@@ -83,7 +228,7 @@ impl Outbox {
     /// Queues bytes that already form complete frames (encoded once for many
     /// connections). Server role only: such frames are unmasked.
     pub(crate) fn push_encoded(&mut self, frames: &[u8]) {
-        self.data.extend_from_slice(frames);
+        self.data.bytes.extend_from_slice(frames);
     }
 
     /// Drops every queued pong that has not been written yet (RFC 6455
@@ -115,31 +260,44 @@ impl Outbox {
             frame.write_to(out);
         }
         self.queued_control = 0;
-        out.extend_from_slice(&self.data);
+        self.data.copy_into(out);
         self.data.clear();
-        if self.data.capacity() > KEEP_CAPACITY {
-            self.data = Vec::new();
+        if self.data.bytes.capacity() > KEEP_CAPACITY {
+            self.data = Transmit::default();
         }
         out.len() - start
     }
 
-    /// Every queued frame as one buffer: the data lane's own when no control
-    /// frame waits (no copy).
-    pub(crate) fn take(&mut self) -> Vec<u8> {
+    /// Every queued frame: the data lane as it is when no control frame
+    /// waits (no copy).
+    pub(crate) fn take(&mut self) -> Transmit {
+        let mut data = std::mem::take(&mut self.data);
         if self.control.is_empty() {
-            return std::mem::take(&mut self.data);
+            return data;
         }
-        let mut out = Vec::new();
-        self.drain_into(&mut out);
+        // Control frames go first: encode them, then the data after them.
+        let mut out = Transmit::default();
+        out.bytes.reserve(self.queued_control + data.bytes.len());
+        while let Some(frame) = self.control.pop_front() {
+            frame.write_to(&mut out.bytes);
+        }
+        self.queued_control = 0;
+        let shift = out.bytes.len();
+        out.bytes.extend_from_slice(&data.bytes);
+        out.payloads = std::mem::take(&mut data.payloads);
+        for payload in &mut out.payloads {
+            payload.at += shift;
+        }
+        out.payload_bytes = data.payload_bytes;
         out
     }
 
-    /// Takes back a buffer [`take`](Self::take) gave out, once written, to
+    /// Takes back what [`take`](Self::take) gave out, once written, to
     /// encode the next frames into (if it is small and none are queued).
-    pub(crate) fn recycle(&mut self, mut buf: Vec<u8>) {
-        if self.data.capacity() == 0 && buf.capacity() <= KEEP_CAPACITY {
-            buf.clear();
-            self.data = buf;
+    pub(crate) fn recycle(&mut self, mut written: Transmit) {
+        if self.data.bytes.capacity() == 0 && written.bytes.capacity() <= KEEP_CAPACITY {
+            written.clear();
+            self.data = written;
         }
     }
 
@@ -154,6 +312,13 @@ mod tests {
     use super::*;
     use crate::frame::Opcode;
 
+    /// What a transmit holds, read the way a transport writes it.
+    fn contents(transmit: &Transmit) -> Vec<u8> {
+        let mut out = Vec::new();
+        transmit.copy_into(&mut out);
+        out
+    }
+
     fn push(outbox: &mut Outbox, lane: Lane, opcode: Opcode, payload: &'static [u8]) {
         let head = FrameHead { fin: true, rsv: 0, opcode, mask: None, len: payload.len() as u64 };
         outbox.push(lane, head, Bytes::from_static(payload));
@@ -166,7 +331,7 @@ mod tests {
         push(&mut outbox, Lane::Control, Opcode::Pong, b"p");
         assert_eq!(outbox.queued(), 6 + 3);
         let out = outbox.take();
-        assert_eq!(out, [&[0x8A, 1][..], b"p", &[0x81, 4], b"data"].concat());
+        assert_eq!(contents(&out), [&[0x8A, 1][..], b"p", &[0x81, 4], b"data"].concat());
         assert_eq!(outbox.queued(), 0);
     }
 
@@ -174,17 +339,45 @@ mod tests {
     fn a_written_buffer_comes_back_only_if_small() {
         let mut outbox = Outbox::default();
         push(&mut outbox, Lane::Data, Opcode::Binary, b"abc");
-        let out = outbox.take();
-        let address = out.as_ptr();
-        assert_eq!(out, [0x82, 3, b'a', b'b', b'c']);
+        let mut out = outbox.take();
+        let address = out.bytes.as_ptr();
+        assert_eq!(contents(&out), [0x82, 3, b'a', b'b', b'c']);
+        out.advance(5);
         outbox.recycle(out);
         push(&mut outbox, Lane::Data, Opcode::Binary, b"d");
         let again = outbox.take();
-        assert_eq!(again.as_ptr(), address, "the same allocation, reused");
-        assert_eq!(again, [0x82, 1, b'd']);
+        assert_eq!(again.bytes.as_ptr(), address, "the same allocation, reused");
+        assert_eq!(contents(&again), [0x82, 1, b'd']);
 
-        let large = vec![0; KEEP_CAPACITY + 1];
+        let large = Transmit { bytes: vec![0; KEEP_CAPACITY + 1], ..Transmit::default() };
         outbox.recycle(large);
-        assert_eq!(outbox.data.capacity(), 0, "a large buffer is not kept");
+        assert_eq!(outbox.data.bytes.capacity(), 0, "a large buffer is not kept");
+    }
+
+    #[test]
+    fn a_large_payload_goes_by_reference_between_the_bytes_around_it() {
+        let mut outbox = Outbox::default();
+        let large = Bytes::from(vec![7; BY_REFERENCE_ABOVE + 1]);
+        let head = FrameHead { fin: true, rsv: 0, opcode: Opcode::Binary, mask: None, len: large.len() as u64 };
+        outbox.push(Lane::Data, head, large.clone());
+        push(&mut outbox, Lane::Data, Opcode::Text, b"after");
+        push(&mut outbox, Lane::Control, Opcode::Ping, b"");
+        assert_eq!(outbox.queued(), 2 + 4 + large.len() + 2 + 5);
+
+        let mut out = outbox.take();
+        let mut slices = [IoSlice::new(&[]); 4];
+        assert_eq!(out.chunks_vectored(&mut slices), 3);
+        assert_eq!(&*slices[0], [0x89, 0, 0x82, 126, 0x04, 0x01]);
+        assert_eq!(slices[1].as_ptr(), large.as_ptr(), "the payload itself, not a copy");
+        assert_eq!(&*slices[2], [&[0x81, 5][..], b"after"].concat());
+
+        // Written partly into the payload: the rest of it comes next.
+        out.advance(6 + 100);
+        assert_eq!(out.chunk().as_ptr(), large[100..].as_ptr());
+        assert_eq!(out.len(), large.len() - 100 + 7);
+        out.advance(large.len() - 100);
+        assert_eq!(out.chunk(), [&[0x81, 5][..], b"after"].concat());
+        out.advance(usize::MAX);
+        assert!(out.is_empty(), "advancing past the end stops there");
     }
 }
