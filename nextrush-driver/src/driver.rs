@@ -161,22 +161,14 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
 
 impl<R: Runtime, T: Transport> Core<R, T> {
     /// Takes what the protocol queued (its own buffer, not a copy), if
-    /// nothing is left from an earlier write.
+    /// nothing is left from an earlier write; the written buffer goes back
+    /// for the next frames.
     fn refill_write_buf(&mut self, s: &mut Shared) {
         if !self.write_buf.is_empty() || s.conn.buffered_amount() == 0 {
             return;
         }
-        self.write_buf = s.conn.take_transmit();
+        s.conn.take_transmit(&mut self.write_buf);
         s.unflushed = self.write_buf.len();
-    }
-
-    /// Gives a fully written buffer back to the protocol, for the next
-    /// frames to be encoded into (a large one is freed: an idle connection
-    /// holds no large buffer).
-    fn recycle_write_buf(&mut self, s: &mut Shared) {
-        if self.write_buf.is_empty() {
-            s.conn.recycle_transmit(std::mem::take(&mut self.write_buf));
-        }
     }
 
     /// Writes as much as the transport takes: the number of bytes written.
@@ -404,7 +396,6 @@ impl<R: Runtime, T: Transport> Core<R, T> {
                 s.counters.last_activity = now;
                 Stats::add(&s.stats.bytes_sent, n as u64);
                 waiters = s.take_waiters();
-                self.recycle_write_buf(&mut s);
             }
             Err(error) => {
                 tracing::debug!(%error, "write failed");

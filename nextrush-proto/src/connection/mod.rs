@@ -199,18 +199,21 @@ impl Connection {
 
     /// The configuration in force.
     #[must_use]
+    #[inline]
     pub fn config(&self) -> &Config {
         &self.config
     }
 
     /// Open, closing or closed.
     #[must_use]
+    #[inline]
     pub fn ready_state(&self) -> ReadyState {
         self.state
     }
 
     /// Whether the connection has ended (`Event::Closed` was queued).
     #[must_use]
+    #[inline]
     pub fn is_closed(&self) -> bool {
         self.state == ReadyState::Closed
     }
@@ -224,6 +227,7 @@ impl Connection {
     /// Bytes queued for the peer and not yet taken by `poll_transmit`: the
     /// backpressure signal.
     #[must_use]
+    #[inline]
     pub fn buffered_amount(&self) -> usize {
         self.outbox.queued()
     }
@@ -300,30 +304,27 @@ impl Connection {
         self.outbox.drain_into(out)
     }
 
-    /// Like [`poll_transmit`](Self::poll_transmit), handing over what is
-    /// queued without copying it when no control frame is waiting, and with
-    /// large payloads by reference (write it with vectored writes, see
-    /// [`Transmit`]). Give it back with
-    /// [`recycle_transmit`](Self::recycle_transmit) once written, so that the
-    /// next frames are encoded into its buffer.
-    pub fn take_transmit(&mut self) -> Transmit {
-        self.outbox.take()
-    }
-
-    /// Takes back a written [`Transmit`] from
-    /// [`take_transmit`](Self::take_transmit) for the next frames; only a
-    /// small buffer is kept (an idle connection should not hold a large one).
-    pub fn recycle_transmit(&mut self, written: Transmit) {
-        self.outbox.recycle(written);
+    /// Like [`poll_transmit`](Self::poll_transmit), without copying: moves
+    /// what is queued into `out`, which must have been written out. Large
+    /// payloads come by reference (write them with vectored writes, see
+    /// [`Transmit`]), and `out`'s old buffer stays with the connection for
+    /// the next frames (unless it is large: an idle connection should not
+    /// hold a large buffer). Two buffers take turns, so a connection that
+    /// keeps sending allocates nothing.
+    #[inline]
+    pub fn take_transmit(&mut self, out: &mut Transmit) {
+        self.outbox.take_into(out);
     }
 
     /// The next event, if any.
+    #[inline]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called.
     #[must_use]
+    #[inline]
     pub fn poll_timeout(&self) -> Option<Instant> {
         debug_assert_eq!(self.timeout, self.next_timeout(), "a change to the timers was not noted");
         self.timeout

@@ -31,7 +31,11 @@ pub struct Transmit {
     bytes: Vec<u8>,
     /// How much of `bytes` was written.
     pos: usize,
-    payloads: VecDeque<Payload>,
+    /// In order; those before `first` are written. (A `Vec`, not a
+    /// `VecDeque`: most transmits hold none, and an empty `Vec` costs
+    /// nothing to make, move and drop.)
+    payloads: Vec<Payload>,
+    first: usize,
     /// Unwritten bytes in `payloads`.
     payload_bytes: usize,
 }
@@ -46,25 +50,27 @@ struct Payload {
 impl Transmit {
     /// Unwritten bytes.
     #[must_use]
+    #[inline]
     pub fn len(&self) -> usize {
         self.bytes.len() - self.pos + self.payload_bytes
     }
 
     /// Whether everything was written.
     #[must_use]
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     fn push_payload(&mut self, bytes: Bytes) {
         self.payload_bytes += bytes.len();
-        self.payloads.push_back(Payload { at: self.bytes.len(), bytes });
+        self.payloads.push(Payload { at: self.bytes.len(), bytes });
     }
 
     /// Appends everything unwritten to `out`.
     fn copy_into(&self, out: &mut Vec<u8>) {
         let mut pos = self.pos;
-        for payload in &self.payloads {
+        for payload in &self.payloads[self.first..] {
             out.extend_from_slice(&self.bytes[pos..payload.at]);
             out.extend_from_slice(&payload.bytes);
             pos = payload.at;
@@ -72,22 +78,37 @@ impl Transmit {
         out.extend_from_slice(&self.bytes[pos..]);
     }
 
+    /// Once everything is written: an idle connection should not hold a
+    /// large buffer.
+    #[inline]
+    fn release_if_written_and_large(&mut self) {
+        if self.pos == self.bytes.len() && self.bytes.capacity() > KEEP_CAPACITY && self.first == self.payloads.len() {
+            *self = Self::default();
+        }
+    }
+
     /// Empties it, keeping its allocations.
+    #[inline]
     fn clear(&mut self) {
         self.bytes.clear();
         self.pos = 0;
-        self.payloads.clear();
-        self.payload_bytes = 0;
+        if !self.payloads.is_empty() {
+            self.payloads.clear();
+            self.first = 0;
+            self.payload_bytes = 0;
+        }
     }
 }
 
 impl Buf for Transmit {
+    #[inline]
     fn remaining(&self) -> usize {
         self.len()
     }
 
+    #[inline]
     fn chunk(&self) -> &[u8] {
-        match self.payloads.front() {
+        match self.payloads.get(self.first) {
             Some(payload) if payload.at == self.pos => &payload.bytes,
             Some(payload) => &self.bytes[self.pos..payload.at],
             None => &self.bytes[self.pos..],
@@ -105,7 +126,7 @@ impl Buf for Transmit {
         }
         let mut filled = 0;
         let mut pos = self.pos;
-        for payload in &self.payloads {
+        for payload in &self.payloads[self.first..] {
             if !put(dst, &mut filled, &self.bytes[pos..payload.at]) || !put(dst, &mut filled, &payload.bytes) {
                 return filled;
             }
@@ -116,16 +137,31 @@ impl Buf for Transmit {
     }
 
     /// Advancing past the end stops at the end.
-    fn advance(&mut self, mut n: usize) {
+    #[inline]
+    fn advance(&mut self, n: usize) {
+        if self.first == self.payloads.len() {
+            // Only bytes (the usual case).
+            self.pos += n.min(self.bytes.len() - self.pos);
+            self.release_if_written_and_large();
+        } else {
+            self.advance_through_payloads(n);
+        }
+    }
+}
+
+impl Transmit {
+    fn advance_through_payloads(&mut self, mut n: usize) {
         while n > 0 {
-            match self.payloads.front_mut() {
+            match self.payloads.get_mut(self.first) {
                 Some(payload) if payload.at == self.pos => {
                     let taken = n.min(payload.bytes.len());
                     payload.bytes.advance(taken);
                     self.payload_bytes -= taken;
                     n -= taken;
                     if payload.bytes.is_empty() {
-                        self.payloads.pop_front();
+                        // Let go of it now: it may be large.
+                        payload.bytes = Bytes::new();
+                        self.first += 1;
                     }
                 }
                 Some(payload) => {
@@ -135,10 +171,11 @@ impl Buf for Transmit {
                 }
                 None => {
                     self.pos += n.min(self.bytes.len() - self.pos);
-                    return;
+                    break;
                 }
             }
         }
+        self.release_if_written_and_large();
     }
 }
 
@@ -268,15 +305,25 @@ impl Outbox {
         out.len() - start
     }
 
-    /// Every queued frame: the data lane as it is when no control frame
-    /// waits (no copy).
-    pub(crate) fn take(&mut self) -> Transmit {
-        let mut data = std::mem::take(&mut self.data);
+    /// Moves every queued frame into `out`, which the caller has written
+    /// out: the data lane as it is when no control frame waits (no copy),
+    /// and `out`'s buffer, if small, stays here for the next frames. Two
+    /// buffers take turns, and nothing is allocated, made or dropped per
+    /// message.
+    #[inline]
+    pub(crate) fn take_into(&mut self, out: &mut Transmit) {
+        debug_assert!(out.is_empty(), "a transmit was replaced before it was written");
+        out.clear();
+        if out.bytes.capacity() > KEEP_CAPACITY {
+            // An idle connection should not hold a large buffer.
+            *out = Transmit::default();
+        }
+        std::mem::swap(&mut self.data, out);
         if self.control.is_empty() {
-            return data;
+            return;
         }
         // Control frames go first: encode them, then the data after them.
-        let mut out = Transmit::default();
+        let data = std::mem::take(out);
         out.bytes.reserve(self.queued_control + data.bytes.len());
         while let Some(frame) = self.control.pop_front() {
             frame.write_to(&mut out.bytes);
@@ -284,24 +331,16 @@ impl Outbox {
         self.queued_control = 0;
         let shift = out.bytes.len();
         out.bytes.extend_from_slice(&data.bytes);
-        out.payloads = std::mem::take(&mut data.payloads);
+        out.payloads = data.payloads;
         for payload in &mut out.payloads {
             payload.at += shift;
         }
+        out.first = data.first;
         out.payload_bytes = data.payload_bytes;
-        out
-    }
-
-    /// Takes back what [`take`](Self::take) gave out, once written, to
-    /// encode the next frames into (if it is small and none are queued).
-    pub(crate) fn recycle(&mut self, mut written: Transmit) {
-        if self.data.bytes.capacity() == 0 && written.bytes.capacity() <= KEEP_CAPACITY {
-            written.clear();
-            self.data = written;
-        }
     }
 
     /// Bytes waiting to be written.
+    #[inline]
     pub(crate) fn queued(&self) -> usize {
         self.queued_control + self.data.len()
     }
@@ -330,28 +369,38 @@ mod tests {
         push(&mut outbox, Lane::Data, Opcode::Text, b"data");
         push(&mut outbox, Lane::Control, Opcode::Pong, b"p");
         assert_eq!(outbox.queued(), 6 + 3);
-        let out = outbox.take();
+        let mut out = Transmit::default();
+        outbox.take_into(&mut out);
         assert_eq!(contents(&out), [&[0x8A, 1][..], b"p", &[0x81, 4], b"data"].concat());
         assert_eq!(outbox.queued(), 0);
     }
 
     #[test]
-    fn a_written_buffer_comes_back_only_if_small() {
+    fn two_buffers_take_turns_and_a_large_one_is_let_go() {
         let mut outbox = Outbox::default();
+        let mut out = Transmit::default();
         push(&mut outbox, Lane::Data, Opcode::Binary, b"abc");
-        let mut out = outbox.take();
-        let address = out.bytes.as_ptr();
+        outbox.take_into(&mut out);
+        let first = out.bytes.as_ptr();
         assert_eq!(contents(&out), [0x82, 3, b'a', b'b', b'c']);
         out.advance(5);
-        outbox.recycle(out);
-        push(&mut outbox, Lane::Data, Opcode::Binary, b"d");
-        let again = outbox.take();
-        assert_eq!(again.bytes.as_ptr(), address, "the same allocation, reused");
-        assert_eq!(contents(&again), [0x82, 1, b'd']);
 
-        let large = Transmit { bytes: vec![0; KEEP_CAPACITY + 1], ..Transmit::default() };
-        outbox.recycle(large);
-        assert_eq!(outbox.data.bytes.capacity(), 0, "a large buffer is not kept");
+        push(&mut outbox, Lane::Data, Opcode::Binary, b"d");
+        outbox.take_into(&mut out);
+        let second = out.bytes.as_ptr();
+        assert_eq!(contents(&out), [0x82, 1, b'd']);
+        out.advance(3);
+        push(&mut outbox, Lane::Data, Opcode::Binary, b"e");
+        assert_eq!(outbox.data.bytes.as_ptr(), first, "the first buffer, written, is reused");
+        outbox.take_into(&mut out);
+        assert_eq!(contents(&out), [0x82, 1, b'e']);
+        out.advance(3);
+        push(&mut outbox, Lane::Data, Opcode::Binary, b"f");
+        assert_eq!(outbox.data.bytes.as_ptr(), second);
+
+        let mut large = Transmit { bytes: vec![0; KEEP_CAPACITY + 1], ..Transmit::default() };
+        large.advance(KEEP_CAPACITY + 1);
+        assert_eq!(large.bytes.capacity(), 0, "a large buffer is let go once written");
     }
 
     #[test]
@@ -364,7 +413,8 @@ mod tests {
         push(&mut outbox, Lane::Control, Opcode::Ping, b"");
         assert_eq!(outbox.queued(), 2 + 4 + large.len() + 2 + 5);
 
-        let mut out = outbox.take();
+        let mut out = Transmit::default();
+        outbox.take_into(&mut out);
         let mut slices = [IoSlice::new(&[]); 4];
         assert_eq!(out.chunks_vectored(&mut slices), 3);
         assert_eq!(&*slices[0], [0x89, 0, 0x82, 126, 0x04, 0x01]);
