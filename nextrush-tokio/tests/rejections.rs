@@ -281,3 +281,39 @@ async fn verify_client_sees_every_request_once() {
     assert_echoes(&mut ws, "x").await;
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
+
+/// A `verify_client` that never answers (an auth service that hangs) gets
+/// the handshake timeout: the client hears 503 with `Retry-After`, and the
+/// connection's slot is free again for the next one.
+#[tokio::test]
+async fn verify_client_that_never_answers_gets_503_after_the_handshake_timeout() {
+    let options = Options::default()
+        .max_connections(1)
+        .handshake_timeout(Duration::from_millis(300))
+        .retry_after(Duration::from_secs(7))
+        .verify_client(|req| {
+            let stall = req.header("x-stall").is_some();
+            async move {
+                if stall {
+                    std::future::pending::<()>().await;
+                }
+                Ok(Verified::new())
+            }
+        });
+    let server = start(echo_app(options)).await;
+    let started = std::time::Instant::now();
+    let response = within(
+        "a stalled verification",
+        raw_exchange(server.addr, upgrade_request("/echo", "X-Stall: 1\r\n").as_bytes()),
+    )
+    .await;
+    assert_eq!(response.status, 503, "{}", response.status_line);
+    assert_eq!(response.header("Retry-After"), Some("7"));
+    assert_eq!(response.body, b"could not verify the request in time\n");
+    assert!(started.elapsed() >= Duration::from_millis(300), "answered only once the timeout passed");
+    assert_eq!(server.app.stats().rejected_handshakes, 1);
+
+    // The only slot is free again.
+    let mut ws = connect(&server.url("/echo")).await.expect("the slot was given back");
+    assert_echoes(&mut ws, "after").await;
+}

@@ -13,7 +13,7 @@ use nextrush_proto::{Connection, Role};
 use super::task::ConnectionTask;
 use super::{App, Handler, Request, ServerEvent, Slot, Verified};
 use crate::driver::Driver;
-use crate::io::{ReadOutcome, read_until, write_all};
+use crate::io::{ReadOutcome, read_until, with_deadline, write_all};
 use crate::runtime::{Runtime, Transport};
 use crate::socket::{Info, Outbound, Shared, WebSocket};
 use crate::stats::Stats;
@@ -71,7 +71,8 @@ async fn handshake<R: Runtime, T: Transport>(
         }
     };
     let leftover = incoming.leftover;
-    let admitted = match admit(app, incoming.request, peer).await {
+    let deadline = started + app.inner.options.handshake.timeout;
+    let admitted = match admit(app, incoming.request, peer, deadline).await {
         Ok(admitted) => admitted,
         Err(rejection) => {
             reject(app, &mut io, &rejection, "").await;
@@ -135,10 +136,14 @@ async fn read_request<R: Runtime, T: Transport>(app: &App<R>, io: &mut T, starte
 }
 
 /// Routing, origin, capacity and `verify_client`; then the extensions.
+/// `verify_client` must answer by `deadline` (the end of the handshake
+/// timeout): a hook stuck on a dead auth service must not hold the
+/// connection and its slot forever.
 pub(super) async fn admit<R: Runtime>(
     app: &App<R>,
     head: nextrush_proto::Request,
     peer: Option<SocketAddr>,
+    deadline: Instant,
 ) -> Result<Admitted, Rejection> {
     let options = &app.inner.options;
     if app.is_shutting_down() {
@@ -157,7 +162,14 @@ pub(super) async fn admit<R: Runtime>(
         .ok_or_else(|| Rejection::service_unavailable(options.retry_after).with_body("too many connections\n"))?;
     let request = Request::new(head, params, peer);
     let verified = match &options.verify_client {
-        Some(verify) => verify(&request).await?,
+        Some(verify) => match with_deadline(&app.inner.rt, deadline, verify(&request)).await {
+            Some(verified) => verified?,
+            None => {
+                tracing::info!("verify_client did not answer within the handshake timeout");
+                return Err(Rejection::service_unavailable(options.retry_after)
+                    .with_body("could not verify the request in time\n"));
+            }
+        },
         None => Verified::new(),
     };
     #[cfg(feature = "deflate")]

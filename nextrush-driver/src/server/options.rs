@@ -193,6 +193,9 @@ impl Options {
     /// what it needs from the request and returns a future that either
     /// accepts — optionally attaching data such as the authenticated user —
     /// or rejects with an HTTP answer (`Rejection::unauthorized()`, 403...).
+    /// It must answer within the [`handshake_timeout`](Self::handshake_timeout)
+    /// (counted from the connection's start): past it, the client gets 503
+    /// (with `Retry-After` if set) and the connection's slot is freed.
     #[must_use]
     pub fn verify_client<F, Fut>(mut self, verify: F) -> Self
     where

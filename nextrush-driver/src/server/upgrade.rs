@@ -45,7 +45,8 @@ impl Upgrade {
 impl<R: Runtime> App<R> {
     /// Decides on an upgrade request another HTTP server parsed: the same
     /// validation, routing, origin, capacity, `verify_client` and extension
-    /// negotiation as [`accept`](Self::accept).
+    /// negotiation as [`accept`](Self::accept). `verify_client` has the
+    /// handshake timeout, from this call, to answer (503 after that).
     ///
     /// # Errors
     /// The HTTP answer to send instead (400, 401, 403, 404, 426, 503...).
@@ -57,7 +58,10 @@ impl<R: Runtime> App<R> {
         let checked =
             nextrush_proto::Request::from_http(parts, &self.inner.options.handshake).map_err(|error| error.rejection());
         let admitted = match checked {
-            Ok(head) => admit(self, head, peer_addr).await,
+            Ok(head) => {
+                let deadline = self.inner.rt.now() + self.inner.options.handshake.timeout;
+                admit(self, head, peer_addr, deadline).await
+            }
             Err(rejection) => Err(rejection),
         };
         let admitted = admitted.inspect_err(|_| Stats::add(&self.inner.stats.rejected, 1))?;
