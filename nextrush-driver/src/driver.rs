@@ -52,6 +52,10 @@ pub(crate) struct Outcome {
 /// Drives one connection until it is closed and its transport shut down.
 pub(crate) struct Driver<R: Runtime, T: Transport> {
     shared: Arc<Mutex<Shared>>,
+    /// The waker given to the transport and the timer, which notes that
+    /// they fired before waking the task (whose waker it holds, the one the
+    /// handles wake too). Beside the core, so the rounds borrow it.
+    io_wake: Option<(Arc<IoWake>, Waker)>,
     core: Core<R, T>,
 }
 
@@ -80,10 +84,6 @@ struct Core<R: Runtime, T: Transport> {
     done: bool,
     /// The socket's queue in the rooms hub, drained into the connection.
     room: Option<MemberDrain>,
-    /// The waker given to the transport and the timer, which notes that
-    /// they fired before waking the task (whose waker it holds, the one the
-    /// handles wake too).
-    io_wake: Option<(Arc<IoWake>, Waker)>,
     /// The last read ended with `Pending` and the transport has not woken
     /// us since: reading again now would only find nothing.
     read_parked: bool,
@@ -129,11 +129,10 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             outcome: None,
             done: false,
             room: None,
-            io_wake: None,
             read_parked: false,
             events_waiting: true,
         };
-        Self { shared, core }
+        Self { shared, io_wake: None, core }
     }
 
     /// Drains this socket's rooms queue too.
@@ -155,7 +154,19 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
     /// Polls with the clock read by the caller at `now` (a task that polls
     /// the driver more than once reads it once).
     pub(crate) fn poll_at(&mut self, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
-        self.core.poll_at(&self.shared, cx, now)
+        if self.core.done {
+            return Poll::Ready(());
+        }
+        let (io_wake, io_waker) = match &mut self.io_wake {
+            Some(pair) if pair.0.task.will_wake(cx.waker()) => pair,
+            slot => slot.insert(self.core.new_io_waker(&self.shared, cx)),
+        };
+        let ran = self.core.run_steps(&self.shared, io_wake, &mut Context::from_waker(io_waker), now);
+        // `None`: the budget ran out with work left; come back after others.
+        ran.unwrap_or_else(|| {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
     }
 }
 
@@ -323,16 +334,9 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         }
     }
 
-    /// Takes the transport's and timer's waker out for a poll (it goes
-    /// back after), first making `cx`'s waker the one it and the handles
-    /// wake, unless it is already (the common case: checked without taking
-    /// any lock).
-    fn take_io_waker(&mut self, shared: &Mutex<Shared>, cx: &Context<'_>) -> (Arc<IoWake>, Waker) {
-        if let Some(pair) = self.io_wake.take()
-            && pair.0.task.will_wake(cx.waker())
-        {
-            return pair;
-        }
+    /// A transport and timer waker over `cx`'s, which becomes the one the
+    /// handles wake too (the task's waker changed, or this is the first poll).
+    fn new_io_waker(&mut self, shared: &Mutex<Shared>, cx: &Context<'_>) -> (Arc<IoWake>, Waker) {
         lock(shared).driver_waker = Some(cx.waker().clone());
         let io_wake = Arc::new(IoWake { fired: AtomicBool::new(false), task: cx.waker().clone() });
         let io_waker = Waker::from(Arc::clone(&io_wake));
@@ -524,21 +528,6 @@ impl<R: Runtime, T: Transport> Future for Driver<R, T> {
 }
 
 impl<R: Runtime, T: Transport> Core<R, T> {
-    fn poll_at(&mut self, shared: &Mutex<Shared>, cx: &mut Context<'_>, now: Instant) -> Poll<()> {
-        if self.done {
-            return Poll::Ready(());
-        }
-        // Moved out for the rounds (they borrow the driver), not cloned.
-        let (io_wake, io_waker) = self.take_io_waker(shared, cx);
-        let ran = self.run_steps(shared, &io_wake, &mut Context::from_waker(&io_waker), now);
-        self.io_wake = Some((io_wake, io_waker));
-        // `None`: the budget ran out with work left; come back after others.
-        ran.unwrap_or_else(|| {
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        })
-    }
-
     /// Runs rounds until one asks for no other (`None` if the budget ran out
     /// first).
     fn run_steps(
