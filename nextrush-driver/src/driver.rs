@@ -237,7 +237,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
                         // Growing a chunk that holds data would copy the
                         // whole chunk: hand over what was read, and read on
                         // in the next round into a fresh chunk.
-                        return Read::Data { bytes: arena.split(), more: true };
+                        return Read::data(arena.split(), true);
                     }
                     arena.reserve(ARENA_CHUNK);
                 }
@@ -250,15 +250,43 @@ impl<R: Runtime, T: Transport> Core<R, T> {
                     // will be read again there.
                     Poll::Pending | Poll::Ready(Ok(0) | Err(_)) => {
                         let more = !matches!(read, Poll::Pending);
-                        return Read::Data { bytes: arena.split(), more };
+                        return Read::data(arena.split(), more);
                     }
                     Poll::Ready(Ok(_)) if total >= ARENA_CHUNK => {
-                        return Read::Data { bytes: arena.split(), more: true };
+                        return Read::data(arena.split(), true);
                     }
                     Poll::Ready(Ok(_)) => {}
                 }
             }
         })
+    }
+
+    /// Reads into the buffer of a frame the last read cut (handed out by
+    /// the protocol with room for the rest), so that the rest lands right
+    /// after it: no copy, no new buffer. Same stopping rules as `read_in`.
+    fn read_after(&mut self, cx: &mut Context<'_>, mut buf: BytesMut) -> Read {
+        let start = buf.len();
+        loop {
+            if buf.capacity() - buf.len() < ARENA_MIN_SPARE {
+                if buf.len() > start {
+                    return Read::Data { read: buf.len() - start, bytes: buf, more: true };
+                }
+                // Only the start of a frame head, or a frame longer than
+                // the room reserved for it.
+                buf.reserve(ARENA_MIN_SPARE);
+            }
+            let polled = self.io.poll_read_buf(cx, &mut buf);
+            let read = buf.len() - start;
+            match polled {
+                Poll::Ready(Ok(0) | Err(_)) if read == 0 => return Read::Eof,
+                Poll::Pending | Poll::Ready(Ok(0) | Err(_)) => {
+                    let more = !matches!(polled, Poll::Pending);
+                    return Read::Data { bytes: buf, read, more };
+                }
+                Poll::Ready(Ok(_)) if read >= ARENA_CHUNK => return Read::Data { bytes: buf, read, more: true },
+                Poll::Ready(Ok(_)) => {}
+            }
+        }
     }
 
     /// Moves protocol events to the socket's queue. Returns whether any
@@ -354,7 +382,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     /// woken: every source it leaves has its waker registered (a read or
     /// write that returned `Pending`, the timer at the current deadline).
     fn step(&mut self, shared: &Mutex<Shared>, io_wake: &IoWake, cx: &mut Context<'_>, now: Instant) -> Step {
-        let (can_read, deadline, finished) = {
+        let (try_read, partial, deadline, finished) = {
             let mut s = lock(shared);
             if let Some(room) = &mut self.room {
                 let moved = room.drain(&mut s.conn, now);
@@ -368,13 +396,19 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             let max_bytes = s.conn.config().max_message_size.max(MIN_PENDING_BYTES);
             let can_read = s.incoming.len() < MAX_PENDING_EVENTS && s.incoming_bytes < max_bytes;
             s.read_paused = !can_read;
-            (can_read, deadline, self.finished(&s))
+            let try_read =
+                can_read && !self.read_eof && (!self.read_parked || io_wake.fired.swap(false, Ordering::Acquire));
+            // A frame cut by the last read: read the rest straight after it.
+            let partial = if try_read { s.conn.take_partial_input() } else { None };
+            (try_read, partial, deadline, self.finished(&s))
         };
 
         let write = self.write_out(cx);
-        let try_read =
-            can_read && !self.read_eof && (!self.read_parked || io_wake.fired.swap(false, Ordering::Acquire));
-        let read = if try_read { self.read_in(cx) } else { Read::Nothing };
+        let read = match partial {
+            Some(buf) => self.read_after(cx, buf),
+            None if try_read => self.read_in(cx),
+            None => Read::Nothing,
+        };
         if try_read {
             self.read_parked = matches!(read, Read::Nothing | Read::Data { more: false, .. });
         }
@@ -413,16 +447,18 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         match read {
             Read::Nothing => {}
             Read::Eof => {
+                // (A partial frame taken out is dropped: the end discards it.)
                 again = true;
                 input = true;
                 self.read_eof = true;
                 s.conn.receive_eof(now);
             }
-            Read::Data { bytes, more } => {
+            Read::Data { bytes, read: 0, .. } => s.conn.restore_partial_input(bytes),
+            Read::Data { bytes, read, more } => {
                 again |= more;
                 input = true;
-                s.counters.bytes_in += bytes.len() as u64;
-                Stats::add(&s.stats.bytes_received, bytes.len() as u64);
+                s.counters.bytes_in += read as u64;
+                Stats::add(&s.stats.bytes_received, read as u64);
                 s.conn.receive_owned(now, bytes);
             }
         }
@@ -502,11 +538,21 @@ impl<R: Runtime, T: Transport> Core<R, T> {
 enum Read {
     Nothing,
     Eof,
-    /// `more`: stopped before the transport had nothing left.
+    /// `bytes` ends with `read` new bytes (after a partial frame's, when
+    /// read into its buffer; `read` is 0 if none came). `more`: stopped
+    /// before the transport had nothing left.
     Data {
         bytes: BytesMut,
+        read: usize,
         more: bool,
     },
+}
+
+impl Read {
+    /// Bytes read into a buffer of their own.
+    fn data(bytes: BytesMut, more: bool) -> Self {
+        Self::Data { read: bytes.len(), bytes, more }
+    }
 }
 
 /// What one round of work did.

@@ -26,8 +26,17 @@ fn run_chunked(input: &[u8], cuts: &[usize], config: Config) -> (Vec<Event>, Vec
     cuts.sort_unstable();
     cuts.push(input.len());
     let (mut start, mut out, mut evs) = (0, Vec::new(), Vec::new());
-    for end in cuts {
-        conn.receive(now, &input[start..end]);
+    for (i, end) in cuts.into_iter().enumerate() {
+        let chunk = &input[start..end];
+        if i % 2 == 0 {
+            conn.receive(now, chunk);
+        } else if let Some(mut partial) = conn.take_partial_input() {
+            // As a driver does: the rest read straight after a cut frame.
+            partial.extend_from_slice(chunk);
+            conn.receive_owned(now, partial);
+        } else {
+            conn.receive_owned(now, bytes::BytesMut::from(chunk));
+        }
         let _ = conn.poll_transmit(&mut out);
         evs.extend(std::iter::from_fn(|| conn.poll_event()));
         start = end;

@@ -401,3 +401,33 @@ fn rfc6455_10_4_whole_single_frame_over_max_message_size() {
     conn.receive(now, &client_frame(true, Opcode::Binary, &[0; 101]));
     assert_eq!(sent_close_code(&transmit(&mut conn)), Some(1009));
 }
+
+/// A frame cut by a read: its bytes are handed out with room for the rest,
+/// the rest is read straight after them, and the message is cut from that
+/// very buffer (no copy). Handed back untouched, nothing changes.
+#[test]
+fn a_cut_frame_is_completed_in_its_own_buffer() {
+    let (mut conn, now) = server(Config::default());
+    assert!(conn.take_partial_input().is_none(), "nothing pending");
+    let payload = vec![b'x'; 10_000];
+    let wire = client_frame(true, Opcode::Binary, &payload);
+    let (head, rest) = wire.split_at(3_000);
+    conn.receive(now, head);
+    assert!(events(&mut conn).is_empty());
+
+    // Handed out and back without reading: as before.
+    let untouched = conn.take_partial_input().expect("a partial frame");
+    conn.restore_partial_input(untouched);
+
+    let mut buf = conn.take_partial_input().expect("a partial frame");
+    assert!(buf.capacity() - buf.len() >= rest.len(), "room for the rest of the frame is reserved");
+    let start = buf.as_ptr() as usize;
+    let end = start + buf.capacity();
+    buf.extend_from_slice(rest);
+    conn.receive_owned(now, buf);
+    let events = events(&mut conn);
+    assert_eq!(events, [Event::Message(Message::binary(payload))]);
+    let Event::Message(message) = &events[0] else { unreachable!() };
+    let at = message.payload().as_ptr() as usize;
+    assert!((start..end).contains(&at), "the message lives in the buffer the rest was read into");
+}

@@ -261,6 +261,23 @@ impl Connection {
         self.refresh_timeout();
     }
 
+    /// The bytes of a partly received frame, if any, handed out so that the
+    /// caller reads the rest of the frame straight after them (room for it
+    /// is reserved, up to 256 KiB). Give the buffer back with
+    /// [`receive_owned`](Self::receive_owned) once bytes were appended, or
+    /// [`restore_partial_input`](Self::restore_partial_input) if none were,
+    /// before any other input. Without it, a frame cut by a read is copied
+    /// into a buffer of its own when the rest arrives.
+    pub fn take_partial_input(&mut self) -> Option<BytesMut> {
+        self.reader.take_partial()
+    }
+
+    /// Gives back, unchanged, what [`take_partial_input`](Self::take_partial_input)
+    /// handed out.
+    pub fn restore_partial_input(&mut self, buf: BytesMut) {
+        self.reader.restore_partial(buf);
+    }
+
     /// The transport ended (read EOF or an error) at `now`.
     pub fn receive_eof(&mut self, _now: Instant) {
         if !self.is_closed() {

@@ -90,6 +90,22 @@ impl Reader {
         }
     }
 
+    /// The bytes of a partly received frame, for the caller to read the
+    /// rest into (room for it is reserved once its head is read, up to
+    /// `RESERVE_AHEAD`): no copy when they come back with `extend_owned`.
+    pub(crate) fn take_partial(&mut self) -> Option<BytesMut> {
+        if self.buf.is_empty() {
+            return None;
+        }
+        Some(std::mem::take(&mut self.buf))
+    }
+
+    /// Puts back what `take_partial` gave out, nothing added.
+    pub(crate) fn restore_partial(&mut self, buf: BytesMut) {
+        debug_assert!(self.buf.is_empty(), "input arrived while the partial frame was out");
+        self.buf = buf;
+    }
+
     /// Bytes received but not yet turned into units.
     pub(crate) fn buffered(&self) -> usize {
         self.buf.len()
