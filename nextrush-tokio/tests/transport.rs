@@ -156,3 +156,88 @@ async fn duplex_without_compression() {
     drop(ws);
     within("accept returns", connection).await.unwrap();
 }
+
+/// A pipe end that notes whether a vectored write carried `watched`'s
+/// memory itself (its address), i.e. the payload was not copied.
+struct Watching {
+    io: tokio::io::DuplexStream,
+    watched: usize,
+    seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl tokio::io::AsyncRead for Watching {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Watching {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let watched = self.watched;
+        if bufs.iter().any(|b| b.as_ptr() as usize == watched) {
+            self.seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        // The pipe takes one buffer at a time: write the first non-empty.
+        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &**b);
+        Pin::new(&mut self.io).poll_write(cx, first)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// A large payload is written from the message's own memory, with vectored
+/// writes (its frame head beside it), not copied into an output buffer; it
+/// arrives whole through a pipe that takes a little at a time.
+#[tokio::test]
+async fn a_large_payload_goes_out_by_reference() {
+    let payload = bytes::Bytes::from(vec![7u8; 100_000]);
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let app = nextrush_tokio::App::new(Options::default().compression(false));
+    let sent = payload.clone();
+    app.ws("/big", move |ws, _req| {
+        let sent = sent.clone();
+        async move {
+            ws.send(Message::Binary(sent)).await?;
+            ws.flush().await
+        }
+    })
+    .unwrap();
+    let (server_io, client_io) = tokio::io::duplex(4 * 1024);
+    let server_io = Watching { io: server_io, watched: payload.as_ptr() as usize, seen: seen.clone() };
+    let connection = tokio::spawn(async move { app.accept(server_io, None).await });
+    let client = Client::new(ClientOptions::default().compression(false));
+    let mut ws = within("handshake", client.connect_with(client_io, "ws://in-memory/big")).await.unwrap();
+    assert_eq!(within("message", ws.recv()).await.unwrap(), Some(Message::Binary(payload)));
+    assert!(seen.load(std::sync::atomic::Ordering::SeqCst), "the payload's own memory was written");
+    drop(ws);
+    within("accept returns", connection).await.unwrap();
+}
