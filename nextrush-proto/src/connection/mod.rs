@@ -262,8 +262,9 @@ impl Connection {
     }
 
     /// The bytes of a partly received frame, if any, handed out so that the
-    /// caller reads the rest of the frame straight after them (room for it
-    /// is reserved, up to 256 KiB). Give the buffer back with
+    /// caller reads the rest of the frame straight after them (once the
+    /// frame's head is in, room for the rest is reserved, up to 256 KiB;
+    /// before that, the caller makes room). Give the buffer back with
     /// [`receive_owned`](Self::receive_owned) once bytes were appended, or
     /// [`restore_partial_input`](Self::restore_partial_input) if none were,
     /// before any other input. Without it, a frame cut by a read is copied
