@@ -229,61 +229,50 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     /// Reads into the thread's arena until the transport has nothing more
     /// (so that its waker is registered) or a chunk's worth was read.
     fn read_in(&mut self, cx: &mut Context<'_>) -> Read {
-        READ_ARENA.with_borrow_mut(|arena| {
-            let start = arena.len();
-            loop {
-                if arena.capacity() - arena.len() < ARENA_MIN_SPARE {
-                    if arena.len() > start {
-                        // Growing a chunk that holds data would copy the
-                        // whole chunk: hand over what was read, and read on
-                        // in the next round into a fresh chunk.
-                        return Read::data(arena.split(), true);
-                    }
-                    arena.reserve(ARENA_CHUNK);
-                }
-                let read = self.io.poll_read_buf(cx, arena);
-                let total = arena.len() - start;
-                match read {
-                    Poll::Pending if total == 0 => return Read::Nothing,
-                    Poll::Ready(Ok(0) | Err(_)) if total == 0 => return Read::Eof,
-                    // The end (or an error) waits for the next round: it
-                    // will be read again there.
-                    Poll::Pending | Poll::Ready(Ok(0) | Err(_)) => {
-                        let more = !matches!(read, Poll::Pending);
-                        return Read::data(arena.split(), more);
-                    }
-                    Poll::Ready(Ok(_)) if total >= ARENA_CHUNK => {
-                        return Read::data(arena.split(), true);
-                    }
-                    Poll::Ready(Ok(_)) => {}
-                }
-            }
+        READ_ARENA.with_borrow_mut(|arena| match self.fill(cx, arena, ARENA_CHUNK) {
+            Fill::Nothing => Read::Nothing,
+            Fill::Eof => Read::Eof,
+            Fill::Data { more, .. } => Read::data(arena.split(), more),
         })
     }
 
     /// Reads into the buffer of a frame the last read cut (handed out by
     /// the protocol with room for the rest), so that the rest lands right
-    /// after it: no copy, no new buffer. Same stopping rules as `read_in`.
+    /// after it: no copy, no new buffer.
     fn read_after(&mut self, cx: &mut Context<'_>, mut buf: BytesMut) -> Read {
+        // Topped up only when it holds just the start of a frame head, or a
+        // frame longer than the room reserved for it.
+        match self.fill(cx, &mut buf, ARENA_MIN_SPARE) {
+            Fill::Nothing => Read::Data { bytes: buf, read: 0, more: false },
+            Fill::Eof => Read::Eof,
+            Fill::Data { read, more } => Read::Data { bytes: buf, read, more },
+        }
+    }
+
+    /// Appends to `buf` until the transport has nothing more, a chunk's
+    /// worth was read, or `buf` runs low on room after some bytes (growing
+    /// a buffer that holds data would copy it all; the next round reads on).
+    /// A `buf` low on room before anything is read first gets `top_up` more.
+    fn fill(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut, top_up: usize) -> Fill {
         let start = buf.len();
         loop {
             if buf.capacity() - buf.len() < ARENA_MIN_SPARE {
                 if buf.len() > start {
-                    return Read::Data { read: buf.len() - start, bytes: buf, more: true };
+                    return Fill::Data { read: buf.len() - start, more: true };
                 }
-                // Only the start of a frame head, or a frame longer than
-                // the room reserved for it.
-                buf.reserve(ARENA_MIN_SPARE);
+                buf.reserve(top_up);
             }
-            let polled = self.io.poll_read_buf(cx, &mut buf);
+            let polled = self.io.poll_read_buf(cx, buf);
             let read = buf.len() - start;
             match polled {
-                Poll::Ready(Ok(0) | Err(_)) if read == 0 => return Read::Eof,
+                Poll::Pending if read == 0 => return Fill::Nothing,
+                Poll::Ready(Ok(0) | Err(_)) if read == 0 => return Fill::Eof,
+                // The end (or an error) waits for the next round: it will
+                // be read again there.
                 Poll::Pending | Poll::Ready(Ok(0) | Err(_)) => {
-                    let more = !matches!(polled, Poll::Pending);
-                    return Read::Data { bytes: buf, read, more };
+                    return Fill::Data { read, more: !matches!(polled, Poll::Pending) };
                 }
-                Poll::Ready(Ok(_)) if read >= ARENA_CHUNK => return Read::Data { bytes: buf, read, more: true },
+                Poll::Ready(Ok(_)) if read >= ARENA_CHUNK => return Fill::Data { read, more: true },
                 Poll::Ready(Ok(_)) => {}
             }
         }
@@ -543,6 +532,17 @@ enum Read {
     /// before the transport had nothing left.
     Data {
         bytes: BytesMut,
+        read: usize,
+        more: bool,
+    },
+}
+
+/// What one `fill` appended.
+enum Fill {
+    Nothing,
+    Eof,
+    /// `read` bytes; `more`: stopped before the transport had nothing left.
+    Data {
         read: usize,
         more: bool,
     },

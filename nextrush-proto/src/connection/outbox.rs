@@ -222,7 +222,7 @@ const KEEP_CAPACITY: usize = 4096;
 pub(crate) struct Outbox {
     control: VecDeque<OutFrame>,
     queued_control: usize,
-    /// Never partly written: `take` hands it out whole.
+    /// Never partly written: `take_into` hands it out whole.
     data: Transmit,
 }
 
@@ -239,24 +239,18 @@ impl Outbox {
                 self.queued_control += frame.wire_len();
                 self.control.push_back(frame);
             }
+            // Masking writes a copy anyway.
+            Lane::Data if head.mask.is_none() && payload.len() > BY_REFERENCE_ABOVE => {
+                self.data.bytes.extend_from_slice(&bytes[..head_len]);
+                self.data.push_payload(payload);
+            }
             Lane::Data => {
-                let data = &mut self.data;
+                let out = &mut self.data.bytes;
+                out.reserve(head_len + payload.len());
+                out.extend_from_slice(&bytes[..head_len]);
                 match head.mask {
-                    None if payload.len() > BY_REFERENCE_ABOVE => {
-                        data.bytes.extend_from_slice(&bytes[..head_len]);
-                        data.push_payload(payload);
-                    }
-                    None => {
-                        data.bytes.reserve(head_len + payload.len());
-                        data.bytes.extend_from_slice(&bytes[..head_len]);
-                        data.bytes.extend_from_slice(&payload);
-                    }
-                    // Masking writes a copy anyway.
-                    Some(key) => {
-                        data.bytes.reserve(head_len + payload.len());
-                        data.bytes.extend_from_slice(&bytes[..head_len]);
-                        extend_masked(&mut data.bytes, &payload, key);
-                    }
+                    Some(key) => extend_masked(out, &payload, key),
+                    None => out.extend_from_slice(&payload),
                 }
             }
         }
@@ -288,15 +282,20 @@ impl Outbox {
         self.queued_control
     }
 
-    /// Appends every queued frame to `out`; returns the number of bytes.
-    pub(crate) fn drain_into(&mut self, out: &mut Vec<u8>) -> usize {
-        let start = out.len();
-        out.reserve(self.queued());
+    /// Appends the control lane's frames to `out`, emptying it.
+    fn encode_control(&mut self, out: &mut Vec<u8>) {
         // Popping, not `drain`: cheaper for the usual one or two frames.
         while let Some(frame) = self.control.pop_front() {
             frame.write_to(out);
         }
         self.queued_control = 0;
+    }
+
+    /// Appends every queued frame to `out`; returns the number of bytes.
+    pub(crate) fn drain_into(&mut self, out: &mut Vec<u8>) -> usize {
+        let start = out.len();
+        out.reserve(self.queued());
+        self.encode_control(out);
         self.data.copy_into(out);
         self.data.clear();
         if self.data.bytes.capacity() > KEEP_CAPACITY {
@@ -325,10 +324,7 @@ impl Outbox {
         // Control frames go first: encode them, then the data after them.
         let data = std::mem::take(out);
         out.bytes.reserve(self.queued_control + data.bytes.len());
-        while let Some(frame) = self.control.pop_front() {
-            frame.write_to(&mut out.bytes);
-        }
-        self.queued_control = 0;
+        self.encode_control(&mut out.bytes);
         let shift = out.bytes.len();
         out.bytes.extend_from_slice(&data.bytes);
         out.payloads = data.payloads;
