@@ -7,6 +7,7 @@
 //! queueing a reply) only sets that part's flag, and the task polls it again
 //! before returning instead of asking the runtime to schedule it once more.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -25,7 +26,10 @@ use crate::runtime::{Runtime, Transport};
 const MAX_ROUNDS: usize = 16;
 
 /// A connection task's wake state, shared by its driver, its handler and its
-/// rooms queue: one word of flags, so that a wake is one atomic operation.
+/// rooms queue: one word of flags, so that a wake from elsewhere is one
+/// atomic operation. Wakes from inside the task's own poll (the driver
+/// handing a message to `recv`, the handler queueing a reply) are plain
+/// writes to [`POLLING`].
 #[derive(Default)]
 pub(crate) struct TaskWake {
     state: AtomicU8,
@@ -39,13 +43,24 @@ const DRIVER: u8 = 1;
 const HANDLER: u8 = 2;
 /// The rooms queue went from empty to non-empty (or disconnected).
 const ROOM: u8 = 4;
-/// The task is inside `poll`: wakes need not reach the runtime.
-const POLLING: u8 = 8;
+const PARTS: u8 = DRIVER | HANDLER;
+
+thread_local! {
+    /// The connection task this thread is polling (its `TaskWake`'s address)
+    /// and the parts its own wakes asked for since its last round.
+    static POLLING: Cell<(usize, u8)> = const { Cell::new((0, 0)) };
+}
 
 impl TaskWake {
     /// The rooms hub queued something for this connection.
-    pub(crate) fn notify_room(self: &Arc<Self>) {
-        self.wake_part(ROOM | DRIVER);
+    pub(crate) fn notify_room(&self) {
+        // The rooms flag always goes in the shared word: the driver clears it
+        // under the queue's lock.
+        if self.wake_local(DRIVER) {
+            self.state.fetch_or(ROOM, Ordering::AcqRel);
+        } else {
+            self.wake_remote(ROOM | DRIVER);
+        }
     }
 
     /// Whether the rooms queue has news, without clearing it.
@@ -59,24 +74,81 @@ impl TaskWake {
         self.state.fetch_and(!ROOM, Ordering::AcqRel);
     }
 
+    fn address(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
     fn wake_part(&self, flags: u8) {
-        // The task clears `POLLING` and sees the flags in one operation, so
-        // either it sees these flags or this sees it is not polling: no wake
-        // is lost.
-        if self.state.fetch_or(flags, Ordering::AcqRel) & POLLING == 0 {
-            // Runtime wakers only schedule the task: waking under this lock
-            // cannot call back into it.
-            let outer = self.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(w) = outer.as_ref() {
-                w.wake_by_ref();
-            }
+        if !self.wake_local(flags) {
+            self.wake_remote(flags);
         }
     }
 
-    /// Takes the driver and handler flags (the rooms flag stays for the
-    /// driver to clear when it looks at the queue).
+    /// Notes `flags` without an atomic operation if this thread is polling
+    /// the task: it runs another round before returning.
+    fn wake_local(&self, flags: u8) -> bool {
+        let me = self.address();
+        POLLING.with(|polling| {
+            let (task, parts) = polling.get();
+            let local = task == me;
+            if local {
+                polling.set((task, parts | flags));
+            }
+            local
+        })
+    }
+
+    /// Sets `flags` in the shared word and asks the runtime to poll the task
+    /// (again, if it is being polled elsewhere: the flags are read after).
+    fn wake_remote(&self, flags: u8) {
+        self.state.fetch_or(flags, Ordering::AcqRel);
+        // Runtime wakers only schedule the task: waking under this lock
+        // cannot call back into it.
+        let outer = self.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(w) = outer.as_ref() {
+            w.wake_by_ref();
+        }
+    }
+
+    /// Takes the driver and handler flags, local and shared (the rooms flag
+    /// stays for the driver to clear when it looks at the queue).
     fn take_parts(&self) -> u8 {
-        self.state.fetch_and(!(DRIVER | HANDLER), Ordering::AcqRel)
+        let local = POLLING.with(|polling| {
+            let (task, parts) = polling.get();
+            polling.set((task, 0));
+            parts
+        });
+        // A plain load first: a remote flag missed here woke the runtime,
+        // which polls the task again.
+        let remote = if self.state.load(Ordering::Relaxed) & PARTS != 0 {
+            self.state.fetch_and(!PARTS, Ordering::AcqRel) & PARTS
+        } else {
+            0
+        };
+        local | remote
+    }
+}
+
+/// Marks this thread as polling a task until dropped (also on unwinding), so
+/// that a stale mark can never turn a wake of another task into a local one.
+struct PollingGuard {
+    previous: (usize, u8),
+}
+
+impl PollingGuard {
+    fn enter(wake: &TaskWake) -> Self {
+        Self { previous: POLLING.replace((wake.address(), 0)) }
+    }
+
+    /// Leaves, returning the parts woken locally since the last round.
+    fn leave(self) -> u8 {
+        POLLING.with(|polling| polling.get().1)
+    }
+}
+
+impl Drop for PollingGuard {
+    fn drop(&mut self) {
+        POLLING.set(self.previous);
     }
 }
 
@@ -174,7 +246,7 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
             self.reason = driver.outcome().map(|o| o.reason.clone());
             self.driver = None;
             // The handler may be waiting on `recv`: it was woken; poll it.
-            self.wake.state.fetch_or(HANDLER, Ordering::AcqRel);
+            self.wake.wake_part(HANDLER);
         }
     }
 
@@ -185,7 +257,7 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
         let mut now = None;
         for _ in 0..MAX_ROUNDS {
             let parts = self.wake.take_parts();
-            if parts & (DRIVER | HANDLER) == 0 {
+            if parts == 0 {
                 return false;
             }
             if parts & DRIVER != 0 {
@@ -209,15 +281,20 @@ impl<R: Runtime, T: Transport> Future for ConnectionTask<R, T> {
             *this.wake.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cx.waker().clone());
             this.outer = Some(cx.waker().clone());
         }
-        this.wake.state.fetch_or(POLLING, Ordering::AcqRel);
+        let polling = PollingGuard::enter(&this.wake);
         let busy = this.run_rounds();
-        let left = this.wake.state.fetch_and(!POLLING, Ordering::AcqRel);
+        let left = polling.leave();
         if this.driver.is_none() && this.handler.is_none() {
             let reason = this.reason.take().unwrap_or(CloseReason::Eof);
             return Poll::Ready((reason, this.handler_error.take()));
         }
-        // Work left over, or a wake that came in after the last round looked.
-        if busy || left & (DRIVER | HANDLER) != 0 {
+        // Work left over, or a local wake after the last round looked (a
+        // remote one woke the runtime itself): its flags move to the shared
+        // word for the next poll.
+        if left != 0 {
+            this.wake.state.fetch_or(left, Ordering::AcqRel);
+        }
+        if busy || left != 0 {
             cx.waker().wake_by_ref();
         }
         Poll::Pending
