@@ -290,7 +290,6 @@ impl<R: Runtime, T: Transport> Core<R, T> {
                 ProtoEvent::Message(m) => {
                     s.counters.messages_in += 1;
                     s.counters.last_activity = now;
-                    Stats::add(&s.stats.messages_received, 1);
                     s.incoming_bytes += m.len();
                     Event::Message(m)
                 }
@@ -375,10 +374,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             let mut s = lock(shared);
             if let Some(room) = &mut self.room {
                 let moved = room.drain(&mut s.conn, now);
-                if moved > 0 {
-                    s.counters.messages_out += moved;
-                    Stats::add(&s.stats.messages_sent, moved);
-                }
+                s.counters.messages_out += moved;
             }
             self.refill_write_buf(&mut s);
             let deadline = self.deadline(&s);
@@ -421,7 +417,6 @@ impl<R: Runtime, T: Transport> Core<R, T> {
                 s.unflushed -= n;
                 s.counters.bytes_out += n as u64;
                 s.counters.last_activity = now;
-                Stats::add(&s.stats.bytes_sent, n as u64);
                 waiters = s.take_waiters();
             }
             Err(error) => {
@@ -447,7 +442,6 @@ impl<R: Runtime, T: Transport> Core<R, T> {
                 again |= more;
                 input = true;
                 s.counters.bytes_in += read as u64;
-                Stats::add(&s.stats.bytes_received, read as u64);
                 s.conn.receive_owned(now, bytes);
             }
         }
@@ -517,7 +511,12 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         }
         let waiters = s.take_waiters();
         s.wake_reader();
+        let retirement = s.take_retirement();
+        let stats = Arc::clone(&s.stats);
         drop(s);
+        if let Some((id, traffic)) = retirement {
+            stats.retire(id, traffic);
+        }
         wake_all(waiters);
         Poll::Ready(())
     }

@@ -1,16 +1,44 @@
 //! Counters for a server or client, read as a [`StatsSnapshot`].
+//!
+//! Message and byte traffic is counted by each connection in its own state
+//! (which its driver and handles lock anyway), not in shared atomics: those
+//! would cost every message an atomic operation on one cache line that all
+//! of a runtime's threads write. A snapshot adds up the open connections'
+//! counters and those of the connections that ended, folded in as they end.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-/// Live counters, updated with relaxed atomics on the hot path.
+use crate::socket::{Shared, lock};
+
+/// A connection's traffic so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Traffic {
+    pub(crate) messages_in: u64,
+    pub(crate) messages_out: u64,
+    pub(crate) bytes_in: u64,
+    pub(crate) bytes_out: u64,
+}
+
+/// The open connections whose traffic a snapshot adds up.
+#[derive(Debug, Default)]
+struct Live {
+    next_id: u64,
+    connections: HashMap<u64, Weak<Mutex<Shared>>>,
+}
+
+/// Live counters: events counted with relaxed atomics, traffic per connection.
 #[derive(Debug)]
 pub(crate) struct Stats {
     started: Instant,
+    live: Mutex<Live>,
     pub(crate) connections: AtomicU64,
     pub(crate) total_connections: AtomicU64,
-    pub(crate) messages_sent: AtomicU64,
-    pub(crate) messages_received: AtomicU64,
+    /// Traffic of ended connections, and bytes of handshakes and plain HTTP.
+    messages_sent: AtomicU64,
+    messages_received: AtomicU64,
     pub(crate) bytes_sent: AtomicU64,
     pub(crate) bytes_received: AtomicU64,
     pub(crate) errors: AtomicU64,
@@ -25,6 +53,7 @@ impl Stats {
     pub(crate) fn new(started: Instant) -> Self {
         Self {
             started,
+            live: Mutex::default(),
             connections: AtomicU64::new(0),
             total_connections: AtomicU64::new(0),
             messages_sent: AtomicU64::new(0),
@@ -44,14 +73,61 @@ impl Stats {
         counter.fetch_add(n, Relaxed);
     }
 
+    fn live(&self) -> MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts `shared`'s traffic from now on; returns the id to
+    /// [`retire`](Self::retire) it with.
+    pub(crate) fn track(&self, shared: &Arc<Mutex<Shared>>) -> u64 {
+        let mut live = self.live();
+        live.next_id += 1;
+        let id = live.next_id;
+        live.connections.insert(id, Arc::downgrade(shared));
+        id
+    }
+
+    /// Folds an ended connection's final traffic into the totals. In one
+    /// step with taking it off the live list, so that a snapshot counts it
+    /// exactly once.
+    pub(crate) fn retire(&self, id: u64, traffic: Traffic) {
+        let mut live = self.live();
+        if live.connections.remove(&id).is_some() {
+            Self::add(&self.messages_sent, traffic.messages_out);
+            Self::add(&self.messages_received, traffic.messages_in);
+            Self::add(&self.bytes_sent, traffic.bytes_out);
+            Self::add(&self.bytes_received, traffic.bytes_in);
+        }
+    }
+
     pub(crate) fn snapshot(&self, now: Instant, rooms: usize) -> StatsSnapshot {
+        let mut traffic = Traffic::default();
+        // Dropped only once the list is unlocked: a connection whose last
+        // handle this was retires itself, which takes the list's lock.
+        let open: Vec<Arc<Mutex<Shared>>>;
+        {
+            let live = self.live();
+            open = live.connections.values().filter_map(Weak::upgrade).collect();
+            for shared in &open {
+                let c = &lock(shared).counters;
+                traffic.messages_in += c.messages_in;
+                traffic.messages_out += c.messages_out;
+                traffic.bytes_in += c.bytes_in;
+                traffic.bytes_out += c.bytes_out;
+            }
+            traffic.messages_in += self.messages_received.load(Relaxed);
+            traffic.messages_out += self.messages_sent.load(Relaxed);
+            traffic.bytes_in += self.bytes_received.load(Relaxed);
+            traffic.bytes_out += self.bytes_sent.load(Relaxed);
+        }
+        drop(open);
         StatsSnapshot {
             connections: self.connections.load(Relaxed),
             total_connections: self.total_connections.load(Relaxed),
-            messages_sent: self.messages_sent.load(Relaxed),
-            messages_received: self.messages_received.load(Relaxed),
-            bytes_sent: self.bytes_sent.load(Relaxed),
-            bytes_received: self.bytes_received.load(Relaxed),
+            messages_sent: traffic.messages_out,
+            messages_received: traffic.messages_in,
+            bytes_sent: traffic.bytes_out,
+            bytes_received: traffic.bytes_in,
             rooms,
             uptime: now.saturating_duration_since(self.started),
             errors: self.errors.load(Relaxed),

@@ -7,9 +7,9 @@ mod common;
 
 use common::{
     OP_BINARY, OP_CLOSE, OP_TEXT, collect_events, echo_app, masked, raw_exchange, raw_upgrade, read_to_eof, start,
-    upgrade_request, wait_event, within,
+    upgrade_request, wait_event, wait_until, within,
 };
-use nextrush_tokio::{App, CloseCode, Message, Options, ServerEvent, connect};
+use nextrush_tokio::{App, Client, ClientOptions, CloseCode, Message, Options, ServerEvent, connect};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test]
@@ -100,6 +100,45 @@ async fn totals_add_up_over_several_clients() {
     assert_eq!(stats.messages_received, 12);
     assert_eq!(stats.messages_sent, 12);
     assert!(stats.bytes_received > 0 && stats.bytes_sent > 0);
+}
+
+/// Each connection counts its own traffic; a snapshot adds up the open ones
+/// and those that ended: every message exactly once, before and after its
+/// connection closes, on the server and on the client.
+#[tokio::test]
+async fn traffic_counts_once_while_connections_are_open_and_after_they_close() {
+    let server = start(echo_app(Options::default())).await;
+    let client = Client::new(ClientOptions::default());
+    let mut first = client.connect(&server.url("/echo")).await.unwrap();
+    let mut second = client.connect(&server.url("/echo")).await.unwrap();
+    for (ws, count) in [(&mut first, 3), (&mut second, 2)] {
+        for i in 0..count {
+            ws.send(format!("m{i}")).await.unwrap();
+            assert_eq!(within("echo", ws.recv()).await.unwrap(), Some(Message::text(format!("m{i}"))));
+        }
+    }
+    let open = server.app.stats();
+    assert_eq!((open.messages_received, open.messages_sent), (5, 5), "both connections open");
+    let client_open = client.stats();
+    assert_eq!((client_open.messages_sent, client_open.messages_received), (5, 5));
+    assert_eq!(client_open.bytes_sent, first.metadata().bytes_out + second.metadata().bytes_out);
+
+    first.close(CloseCode::NORMAL, "").await.unwrap();
+    wait_until("first closed on the server", || server.app.stats().connections == 1).await;
+    let one_closed = server.app.stats();
+    assert_eq!((one_closed.messages_received, one_closed.messages_sent), (5, 5), "one open, one ended");
+    assert!(one_closed.bytes_received > open.bytes_received, "the close frame was read");
+    assert_eq!(client.stats().messages_sent, 5);
+
+    second.send("last").await.unwrap();
+    assert_eq!(within("echo", second.recv()).await.unwrap(), Some(Message::text("last")));
+    second.close(CloseCode::NORMAL, "").await.unwrap();
+    wait_until("both closed on the server", || server.app.stats().connections == 0).await;
+    let ended = server.app.stats();
+    assert_eq!((ended.messages_received, ended.messages_sent), (6, 6), "both ended");
+    let client_ended = client.stats();
+    assert_eq!((client_ended.messages_sent, client_ended.messages_received), (6, 6));
+    assert!(client_ended.bytes_sent > client_open.bytes_sent, "\"last\" and two close frames");
 }
 
 #[tokio::test]

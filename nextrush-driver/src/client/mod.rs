@@ -2,7 +2,7 @@
 
 mod reconnect;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -209,7 +209,8 @@ impl<R: Runtime> Client<R> {
 
     /// Counters of every connection this client (and its clones, and the
     /// reconnecting clients built on it) made: connections, messages and
-    /// bytes both ways, errors, reconnections.
+    /// bytes both ways, errors, reconnections. Open connections' traffic is
+    /// added up from their own counters (see [`App::stats`](crate::App::stats)).
     #[must_use]
     pub fn stats(&self) -> StatsSnapshot {
         self.stats.snapshot(self.rt.now(), 0)
@@ -315,8 +316,7 @@ impl<R: Runtime> Client<R> {
         let rt = self.rt.clone();
         let clock_rt = rt.clone();
         let outbound = Outbound { max_buffered: self.options.max_buffered, slow_consumer: self.options.slow_consumer };
-        let shared = Shared::new(conn, outbound, Arc::clone(&self.stats), Arc::new(move || clock_rt.now()));
-        let shared = Arc::new(Mutex::new(shared));
+        let shared = Shared::open(conn, outbound, Arc::clone(&self.stats), Arc::new(move || clock_rt.now()));
         Stats::add(&self.stats.total_connections, 1);
         let info = Info { protocol: response.subprotocol, ..Info::default() };
         let socket = WebSocket::new(Arc::clone(&shared), info);

@@ -2,7 +2,7 @@
 //! then the connection task.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -265,8 +265,7 @@ fn open_connection<R: Runtime, T: Transport>(
     }
     let clock_rt = rt.clone();
     let outbound = Outbound { max_buffered: options.max_buffered, slow_consumer: options.slow_consumer };
-    let shared = Shared::new(conn, outbound, Arc::clone(&app.inner.stats), Arc::new(move || clock_rt.now()));
-    let shared = Arc::new(Mutex::new(shared));
+    let shared = Shared::open(conn, outbound, Arc::clone(&app.inner.stats), Arc::new(move || clock_rt.now()));
     let (room, membership) = app.join_hub(&admitted);
     let id = membership.id.get();
     app.register(id, &shared);

@@ -195,7 +195,10 @@ impl<R: Runtime> App<R> {
         self
     }
 
-    /// A snapshot of the server's counters.
+    /// A snapshot of the server's counters. Each connection counts its own
+    /// traffic (no shared counter is touched per message), so this adds up
+    /// the open connections' counts: its cost grows with their number. Fine
+    /// for monitoring every second; not something to call per message.
     #[must_use]
     pub fn stats(&self) -> StatsSnapshot {
         let rooms = self.inner.rooms.stats();

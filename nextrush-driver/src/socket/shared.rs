@@ -11,7 +11,7 @@ use std::time::{Instant, SystemTime};
 use nextrush_proto::{CloseReason, Connection, Message};
 
 use super::Event;
-use crate::stats::Stats;
+use crate::stats::{Stats, Traffic};
 
 /// What happens when a send finds the outbound queue over its bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -77,11 +77,22 @@ pub(crate) struct Shared {
     pub(crate) outbound: Outbound,
     pub(crate) counters: Counters,
     pub(crate) stats: Arc<Stats>,
+    /// This connection's entry among the stats' live ones (0 once retired).
+    stats_id: u64,
     pub(crate) clock: Clock,
 }
 
 impl Shared {
-    pub(crate) fn new(conn: Connection, outbound: Outbound, stats: Arc<Stats>, clock: Clock) -> Self {
+    /// The state of a connection that has just opened, its traffic counted
+    /// in `stats`.
+    pub(crate) fn open(conn: Connection, outbound: Outbound, stats: Arc<Stats>, clock: Clock) -> Arc<Mutex<Self>> {
+        let shared = Arc::new(Mutex::new(Self::new(conn, outbound, Arc::clone(&stats), clock)));
+        let id = stats.track(&shared);
+        lock(&shared).stats_id = id;
+        shared
+    }
+
+    fn new(conn: Connection, outbound: Outbound, stats: Arc<Stats>, clock: Clock) -> Self {
         let now = clock();
         Self {
             conn,
@@ -107,8 +118,28 @@ impl Shared {
                 last_activity: now,
             },
             stats,
+            stats_id: 0,
             clock,
         }
+    }
+
+    /// The connection's traffic so far.
+    pub(crate) fn traffic(&self) -> Traffic {
+        let c = &self.counters;
+        Traffic {
+            messages_in: c.messages_in,
+            messages_out: c.messages_out,
+            bytes_in: c.bytes_in,
+            bytes_out: c.bytes_out,
+        }
+    }
+
+    /// Takes the connection off the stats' live list, its traffic final
+    /// (the driver has finished). Returns what to pass to
+    /// [`Stats::retire`] once the lock is released.
+    pub(crate) fn take_retirement(&mut self) -> Option<(u64, Traffic)> {
+        let id = std::mem::take(&mut self.stats_id);
+        (id != 0).then(|| (id, self.traffic()))
     }
 
     /// Bytes queued for the peer: in the protocol's outbox and in the
@@ -123,7 +154,6 @@ impl Shared {
     pub(crate) fn send_message(&mut self, message: Message) -> Result<(), crate::Error> {
         self.conn.send(self.counters.last_activity, message)?;
         self.counters.messages_out += 1;
-        Stats::add(&self.stats.messages_sent, 1);
         Ok(())
     }
 
@@ -149,6 +179,16 @@ impl Shared {
     pub(crate) fn add_waiter(&mut self, waker: &Waker) {
         if !self.waiters.iter().any(|w| w.will_wake(waker)) {
             self.waiters.push(waker.clone());
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // A connection that ended without its driver finishing (its task
+        // dropped at a runtime's shutdown).
+        if let Some((id, traffic)) = self.take_retirement() {
+            self.stats.retire(id, traffic);
         }
     }
 }
