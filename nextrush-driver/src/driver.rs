@@ -101,6 +101,14 @@ struct IoWake {
     task: Waker,
 }
 
+impl IoWake {
+    /// Whether the transport or the timer fired since the last call. A plain
+    /// load first: most rounds find nothing, and need no atomic write.
+    fn take_fired(&self) -> bool {
+        self.fired.load(Ordering::Relaxed) && self.fired.swap(false, Ordering::Acquire)
+    }
+}
+
 impl Wake for IoWake {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
@@ -381,8 +389,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             let max_bytes = s.conn.config().max_message_size.max(MIN_PENDING_BYTES);
             let can_read = s.incoming.len() < MAX_PENDING_EVENTS && s.incoming_bytes < max_bytes;
             s.read_paused = !can_read;
-            let try_read =
-                can_read && !self.read_eof && (!self.read_parked || io_wake.fired.swap(false, Ordering::Acquire));
+            let try_read = can_read && !self.read_eof && (!self.read_parked || io_wake.take_fired());
             // A frame cut by the last read: read the rest straight after it.
             let partial = if try_read { s.conn.take_partial_input() } else { None };
             (try_read, partial, deadline, self.finished(&s))

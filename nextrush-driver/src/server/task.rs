@@ -276,7 +276,10 @@ impl<R: Runtime, T: Transport> Future for ConnectionTask<R, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        let _entered = this.span.clone().entered();
+        // Moved out for the poll rather than cloned: with a subscriber, a
+        // clone is a reference count taken and dropped every poll.
+        let span = std::mem::replace(&mut this.span, tracing::Span::none());
+        let entered = span.enter();
         if !this.outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             *this.wake.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cx.waker().clone());
             this.outer = Some(cx.waker().clone());
@@ -284,6 +287,8 @@ impl<R: Runtime, T: Transport> Future for ConnectionTask<R, T> {
         let polling = PollingGuard::enter(&this.wake);
         let busy = this.run_rounds();
         let left = polling.leave();
+        drop(entered);
+        this.span = span;
         if this.driver.is_none() && this.handler.is_none() {
             let reason = this.reason.take().unwrap_or(CloseReason::Eof);
             return Poll::Ready((reason, this.handler_error.take()));
