@@ -94,6 +94,14 @@ pub enum ServerEvent {
     },
 }
 
+/// After the handshakes: run the connection in the caller's task (`accept`)
+/// or in one of its own (`serve`).
+#[derive(Clone, Copy)]
+enum Then {
+    Await,
+    Spawn,
+}
+
 pub(crate) struct AppInner<R: Runtime> {
     pub(crate) rt: R,
     pub(crate) options: Options,
@@ -232,8 +240,10 @@ impl<R: Runtime> App<R> {
     /// Never for per-connection failures (those are events); only if the
     /// listener itself fails for good.
     pub async fn serve(&self, listener: impl Into<R::Listener>) -> Result<(), Error> {
-        self.accept_loop(listener.into(), |app, stream, peer| async move { app.accept_io(stream, Some(peer)).await })
-            .await
+        self.accept_loop(listener.into(), |app, stream, peer| async move {
+            handshake::spawn_connection(&app, stream, Some(peer), app.inner.rt.now()).await;
+        })
+        .await
     }
 
     /// Binds `addr` and serves `wss://` until [`shutdown`](Self::shutdown):
@@ -273,7 +283,7 @@ impl<R: Runtime> App<R> {
         let tls = Arc::new(tls);
         self.accept_loop(listener.into(), move |app, stream, peer| {
             let tls = Arc::clone(&tls);
-            async move { app.accept_tls_io(stream, Some(peer), &*tls).await }
+            async move { app.tls_then_websocket(stream, Some(peer), &*tls, Then::Spawn).await }
         })
         .await
     }
@@ -344,6 +354,16 @@ impl<R: Runtime> App<R> {
         T: Transport,
         A: TlsAccept<T>,
     {
+        self.tls_then_websocket(io, peer_addr, tls, Then::Await).await;
+    }
+
+    /// The TLS handshake, then the WebSocket one and the connection, awaited
+    /// or in a task of its own.
+    async fn tls_then_websocket<T, A>(&self, io: T, peer_addr: Option<SocketAddr>, tls: &A, then: Then)
+    where
+        T: Transport,
+        A: TlsAccept<T>,
+    {
         let rt = &self.inner.rt;
         let started = rt.now();
         let timeout = self.inner.options.handshake.timeout;
@@ -351,7 +371,12 @@ impl<R: Runtime> App<R> {
         // of sizing the future that lives as long as the connection.
         let accepted = Box::pin(with_deadline(rt, started + timeout, tls.accept(io))).await;
         let failure = match accepted {
-            Some(Ok(io)) => return handshake::serve_connection(self, io, peer_addr, started).await,
+            Some(Ok(io)) => {
+                return match then {
+                    Then::Await => handshake::serve_connection(self, io, peer_addr, started).await,
+                    Then::Spawn => handshake::spawn_connection(self, io, peer_addr, started).await,
+                };
+            }
             Some(Err(error)) => format!("failed: {error}"),
             None => format!("timed out after {timeout:?}"),
         };
