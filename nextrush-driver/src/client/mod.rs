@@ -138,6 +138,8 @@ impl ClientOptions {
 pub struct Client<R: Runtime> {
     rt: R,
     options: ClientOptions,
+    /// `options.protocol`, shared by every connection.
+    protocol: Arc<nextrush_proto::Config>,
     stats: Arc<Stats>,
     tls: Option<TlsConnector<R::TcpStream>>,
 }
@@ -147,6 +149,7 @@ impl<R: Runtime> Clone for Client<R> {
         Self {
             rt: self.rt.clone(),
             options: self.options.clone(),
+            protocol: Arc::clone(&self.protocol),
             stats: Arc::clone(&self.stats),
             tls: self.tls.clone(),
         }
@@ -178,7 +181,8 @@ impl<R: Runtime> Client<R> {
         let rt = R::default();
         let stats = Arc::new(Stats::new(rt.now()));
         let tls = rt.default_tls_connector();
-        Self { rt, options, stats, tls }
+        let protocol = Arc::new(options.protocol.clone());
+        Self { rt, options, protocol, stats, tls }
     }
 
     /// Uses `connector` for `wss://` URLs: with the adapters' `rustls`
@@ -288,7 +292,7 @@ impl<R: Runtime> Client<R> {
         let mut handshake = ClientHandshake::new(config, &mut entropy, now);
         write_all(&mut io, handshake.request_bytes()).await?;
         let response = read_response(&self.rt, &mut io, &mut handshake).await?;
-        let mut conn = Connection::client(self.options.protocol.clone(), self.rt.now(), Box::new(entropy))?;
+        let mut conn = Connection::client(Arc::clone(&self.protocol), self.rt.now(), Box::new(entropy))?;
         #[cfg(feature = "deflate")]
         {
             let accepted =

@@ -293,7 +293,7 @@ fn open_connection<R: Runtime, T: Transport>(
 ) -> Option<Open<R, T>> {
     let options = &app.inner.options;
     let now = rt.now();
-    let mut conn = match Connection::server(options.protocol.clone(), now) {
+    let mut conn = match Connection::server(Arc::clone(&app.inner.protocol), now) {
         Ok(conn) => conn,
         Err(error) => {
             app.emit(&ServerEvent::Error { id: None, message: format!("invalid options: {error}") });

@@ -105,6 +105,8 @@ enum Then {
 pub(crate) struct AppInner<R: Runtime> {
     pub(crate) rt: R,
     pub(crate) options: Options,
+    /// `options.protocol`, shared by every connection.
+    pub(crate) protocol: Arc<nextrush_proto::Config>,
     routes: RwLock<Router<Handler>>,
     http_routes: RwLock<Router<http::HttpHandler>>,
     pub(crate) stats: Arc<Stats>,
@@ -155,6 +157,7 @@ impl<R: Runtime> App<R> {
         Self {
             inner: Arc::new(AppInner {
                 rt,
+                protocol: Arc::new(options.protocol.clone()),
                 options,
                 routes: RwLock::new(Router::new()),
                 http_routes: RwLock::new(Router::new()),

@@ -37,6 +37,7 @@ mod reader;
 pub use outbox::Transmit;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -111,7 +112,9 @@ struct Heartbeat {
 /// the run loop.
 pub struct Connection {
     role: Role,
-    config: Config,
+    /// Shared: the connections of one server or client usually have the
+    /// same configuration, and one copy stays in cache for all of them.
+    config: Arc<Config>,
     reader: Reader,
     outbox: Outbox,
     /// Boxed: most connections never compress, and idle ones should be small.
@@ -140,23 +143,34 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// A server-side connection, opened at `now`.
+    /// A server-side connection, opened at `now`. Takes a `Config` or an
+    /// `Arc<Config>`: a server's connections can share one.
     ///
     /// # Errors
     /// The configuration is invalid.
-    pub fn server(config: Config, now: Instant) -> Result<Self, ConfigError> {
-        Self::new(Role::Server, config, now, None)
+    pub fn server(config: impl Into<Arc<Config>>, now: Instant) -> Result<Self, ConfigError> {
+        Self::new(Role::Server, config.into(), now, None)
     }
 
-    /// A client-side connection, opened at `now`; mask keys come from `entropy`.
+    /// A client-side connection, opened at `now`; mask keys come from
+    /// `entropy`. Takes a `Config` or an `Arc<Config>`, as [`server`](Self::server).
     ///
     /// # Errors
     /// The configuration is invalid.
-    pub fn client(config: Config, now: Instant, entropy: Box<dyn Entropy>) -> Result<Self, ConfigError> {
-        Self::new(Role::Client, config, now, Some(entropy))
+    pub fn client(
+        config: impl Into<Arc<Config>>,
+        now: Instant,
+        entropy: Box<dyn Entropy>,
+    ) -> Result<Self, ConfigError> {
+        Self::new(Role::Client, config.into(), now, Some(entropy))
     }
 
-    fn new(role: Role, config: Config, now: Instant, entropy: Option<Box<dyn Entropy>>) -> Result<Self, ConfigError> {
+    fn new(
+        role: Role,
+        config: Arc<Config>,
+        now: Instant,
+        entropy: Option<Box<dyn Entropy>>,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
         let mut conn = Self {
             role,
