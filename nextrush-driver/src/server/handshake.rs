@@ -40,35 +40,37 @@ pub(super) struct Admitted {
     slot: Slot,
 }
 
-/// Reads the upgrade request, answers it, and runs the connection. The
-/// handshake timeout counts from `started` (before the TLS handshake, if
-/// any).
+/// After the handshakes: where the connection runs.
+#[derive(Clone, Copy)]
+pub(super) enum Then {
+    /// In the caller's task (`accept`: returns when the connection is over).
+    Await,
+    /// In a task of its own (`serve`): the task's future is then the
+    /// connection alone, not the accept loop's futures around it, so a
+    /// message has less to poll through and less memory to touch.
+    Spawn,
+}
+
+/// Reads the upgrade request, answers it, and runs the connection as `then`
+/// says. The handshake timeout counts from `started` (before the TLS
+/// handshake, if any).
 pub(super) async fn serve_connection<R: Runtime, T: Transport>(
     app: &App<R>,
     io: T,
     peer: Option<SocketAddr>,
     started: Instant,
+    then: Then,
 ) {
     // The handshake is boxed: its state (buffers, the request, the decision)
     // is freed once it is done, instead of sizing this future, which lives
     // as long as the connection.
-    if let Some(open) = Box::pin(handshake(app, io, peer, started)).await {
-        Running::new(app, open).await;
-    }
-}
-
-/// As [`serve_connection`], but once the handshake is done the connection
-/// runs as a task of its own, and this returns. The task's future is then
-/// the connection alone, not the accept loop's futures around it: less to
-/// poll through, and less memory touched per message.
-pub(super) async fn spawn_connection<R: Runtime, T: Transport>(
-    app: &App<R>,
-    io: T,
-    peer: Option<SocketAddr>,
-    started: Instant,
-) {
-    if let Some(open) = Box::pin(handshake(app, io, peer, started)).await {
-        app.inner.rt.spawn(Running::new(app, open));
+    let Some(open) = Box::pin(handshake(app, io, peer, started)).await else {
+        return;
+    };
+    let running = Running::new(app, open);
+    match then {
+        Then::Await => running.await,
+        Then::Spawn => app.inner.rt.spawn(running),
     }
 }
 

@@ -36,6 +36,7 @@ use crate::rooms::{Broadcast, MemberDrain, Membership, RoomMember, Rooms, RoomsE
 use crate::socket::{Shared, WebSocket, lock};
 use crate::stats::{Stats, StatsSnapshot};
 use crate::tls::TlsAccept;
+use handshake::Then;
 
 /// A boxed error a handler may return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -92,14 +93,6 @@ pub enum ServerEvent {
         /// What went wrong.
         message: String,
     },
-}
-
-/// After the handshakes: run the connection in the caller's task (`accept`)
-/// or in one of its own (`serve`).
-#[derive(Clone, Copy)]
-enum Then {
-    Await,
-    Spawn,
 }
 
 pub(crate) struct AppInner<R: Runtime> {
@@ -244,7 +237,7 @@ impl<R: Runtime> App<R> {
     /// listener itself fails for good.
     pub async fn serve(&self, listener: impl Into<R::Listener>) -> Result<(), Error> {
         self.accept_loop(listener.into(), |app, stream, peer| async move {
-            handshake::spawn_connection(&app, stream, Some(peer), app.inner.rt.now()).await;
+            handshake::serve_connection(&app, stream, Some(peer), app.inner.rt.now(), Then::Spawn).await;
         })
         .await
     }
@@ -336,7 +329,7 @@ impl<R: Runtime> App<R> {
 
     /// [`accept`](Self::accept) for a [`Transport`].
     pub async fn accept_io<T: Transport>(&self, io: T, peer_addr: Option<SocketAddr>) {
-        handshake::serve_connection(self, io, peer_addr, self.inner.rt.now()).await;
+        handshake::serve_connection(self, io, peer_addr, self.inner.rt.now(), Then::Await).await;
     }
 
     /// Serves one TLS connection on a byte stream of the runtime (a TCP
@@ -374,12 +367,7 @@ impl<R: Runtime> App<R> {
         // of sizing the future that lives as long as the connection.
         let accepted = Box::pin(with_deadline(rt, started + timeout, tls.accept(io))).await;
         let failure = match accepted {
-            Some(Ok(io)) => {
-                return match then {
-                    Then::Await => handshake::serve_connection(self, io, peer_addr, started).await,
-                    Then::Spawn => handshake::spawn_connection(self, io, peer_addr, started).await,
-                };
-            }
+            Some(Ok(io)) => return handshake::serve_connection(self, io, peer_addr, started, then).await,
             Some(Err(error)) => format!("failed: {error}"),
             None => format!("timed out after {timeout:?}"),
         };
