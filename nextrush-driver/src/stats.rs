@@ -22,6 +22,15 @@ pub(crate) struct Traffic {
     pub(crate) bytes_out: u64,
 }
 
+impl std::ops::AddAssign for Traffic {
+    fn add_assign(&mut self, other: Self) {
+        self.messages_in += other.messages_in;
+        self.messages_out += other.messages_out;
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+    }
+}
+
 /// The open connections whose traffic a snapshot adds up.
 #[derive(Debug, Default)]
 struct Live {
@@ -101,24 +110,24 @@ impl Stats {
     }
 
     pub(crate) fn snapshot(&self, now: Instant, rooms: usize) -> StatsSnapshot {
-        let mut traffic = Traffic::default();
         // Dropped only once the list is unlocked: a connection whose last
         // handle this was retires itself, which takes the list's lock.
         let open: Vec<Arc<Mutex<Shared>>>;
+        let mut traffic;
         {
+            // Under the list's lock, which `retire` holds while it moves a
+            // connection from the list to the totals.
             let live = self.live();
+            traffic = Traffic {
+                messages_in: self.messages_received.load(Relaxed),
+                messages_out: self.messages_sent.load(Relaxed),
+                bytes_in: self.bytes_received.load(Relaxed),
+                bytes_out: self.bytes_sent.load(Relaxed),
+            };
             open = live.connections.values().filter_map(Weak::upgrade).collect();
             for shared in &open {
-                let c = &lock(shared).counters;
-                traffic.messages_in += c.messages_in;
-                traffic.messages_out += c.messages_out;
-                traffic.bytes_in += c.bytes_in;
-                traffic.bytes_out += c.bytes_out;
+                traffic += lock(shared).traffic();
             }
-            traffic.messages_in += self.messages_received.load(Relaxed);
-            traffic.messages_out += self.messages_sent.load(Relaxed);
-            traffic.bytes_in += self.bytes_received.load(Relaxed);
-            traffic.bytes_out += self.bytes_sent.load(Relaxed);
         }
         drop(open);
         StatsSnapshot {
