@@ -305,3 +305,87 @@ impl<R: Runtime, T: Transport> Future for ConnectionTask<R, T> {
         Poll::Pending
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+
+    /// Counts the runtime wakes a task gets.
+    #[derive(Default)]
+    struct CountingWaker(AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn task_wake(runtime: &Arc<CountingWaker>) -> Arc<TaskWake> {
+        let wake = Arc::new(TaskWake::default());
+        *wake.outer.lock().unwrap() = Some(Waker::from(Arc::clone(runtime)));
+        wake
+    }
+
+    #[test]
+    fn a_wake_from_inside_the_poll_is_noted_without_the_runtime() {
+        let runtime = Arc::new(CountingWaker::default());
+        let wake = task_wake(&runtime);
+        let polling = PollingGuard::enter(&wake);
+        wake.wake_part(HANDLER);
+        Waker::from(Arc::clone(&wake)).wake_by_ref();
+        assert_eq!(wake.take_parts(), DRIVER | HANDLER);
+        assert_eq!(wake.take_parts(), 0, "taken once");
+        wake.wake_part(DRIVER);
+        assert_eq!(polling.leave(), DRIVER, "woken after the last round: the poll hands it on");
+        assert_eq!(runtime.0.load(Ordering::SeqCst), 0);
+        assert_eq!(wake.state.load(Ordering::SeqCst), 0, "nothing in the shared word");
+    }
+
+    #[test]
+    fn a_wake_of_another_task_or_outside_any_poll_reaches_the_runtime() {
+        let runtime = Arc::new(CountingWaker::default());
+        let wake = task_wake(&runtime);
+        wake.wake_part(HANDLER);
+        assert_eq!(runtime.0.load(Ordering::SeqCst), 1, "no poll on this thread");
+
+        let other_runtime = Arc::new(CountingWaker::default());
+        let other = task_wake(&other_runtime);
+        let polling = PollingGuard::enter(&other);
+        wake.wake_part(DRIVER);
+        assert_eq!(runtime.0.load(Ordering::SeqCst), 2, "this thread polls another task");
+        assert_eq!(polling.leave(), 0);
+        assert_eq!(wake.take_parts(), DRIVER | HANDLER, "both in the shared word");
+        assert_eq!(other_runtime.0.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn the_poll_mark_is_cleared_when_a_poll_unwinds() {
+        let runtime = Arc::new(CountingWaker::default());
+        let wake = task_wake(&runtime);
+        let unwound = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let _polling = PollingGuard::enter(&wake);
+            panic!("a part panicked");
+        }));
+        assert!(unwound.is_err());
+        wake.wake_part(HANDLER);
+        assert_eq!(runtime.0.load(Ordering::SeqCst), 1, "not taken for a wake inside a poll");
+    }
+
+    #[test]
+    fn a_room_notification_inside_the_poll_keeps_its_flag_in_the_shared_word() {
+        let runtime = Arc::new(CountingWaker::default());
+        let wake = task_wake(&runtime);
+        let polling = PollingGuard::enter(&wake);
+        wake.notify_room();
+        assert!(wake.room_pending(), "the driver clears it under the queue's lock");
+        assert_eq!(wake.take_parts(), DRIVER);
+        assert!(wake.room_pending(), "taking the parts leaves it");
+        drop(polling);
+        assert_eq!(runtime.0.load(Ordering::SeqCst), 0);
+    }
+}
