@@ -296,7 +296,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             delivered = true;
             let event = match event {
                 ProtoEvent::Message(m) => {
-                    s.counters.messages_in += 1;
+                    s.counters.traffic.messages_in += 1;
                     s.counters.last_activity = now;
                     s.incoming_bytes += m.len();
                     Event::Message(m)
@@ -382,7 +382,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             let mut s = lock(shared);
             if let Some(room) = &mut self.room {
                 let moved = room.drain(&mut s.conn, now);
-                s.counters.messages_out += moved;
+                s.counters.traffic.messages_out += moved;
             }
             self.refill_write_buf(&mut s);
             let deadline = self.deadline(&s);
@@ -422,7 +422,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             Ok(n) => {
                 wrote = true;
                 s.unflushed -= n;
-                s.counters.bytes_out += n as u64;
+                s.counters.traffic.bytes_out += n as u64;
                 s.counters.last_activity = now;
                 waiters = s.take_waiters();
             }
@@ -448,7 +448,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             Read::Data { bytes, read, more } => {
                 again |= more;
                 input = true;
-                s.counters.bytes_in += read as u64;
+                s.counters.traffic.bytes_in += read as u64;
                 s.conn.receive_owned(now, bytes);
             }
         }

@@ -126,7 +126,7 @@ impl Stats {
             };
             open = live.connections.values().filter_map(Weak::upgrade).collect();
             for shared in &open {
-                traffic += lock(shared).traffic();
+                traffic += lock(shared).counters.traffic;
             }
         }
         drop(open);

@@ -205,10 +205,10 @@ impl Handle {
         let s = lock(&self.shared);
         Metadata {
             connected_at: s.counters.connected_at,
-            messages_in: s.counters.messages_in,
-            messages_out: s.counters.messages_out,
-            bytes_in: s.counters.bytes_in,
-            bytes_out: s.counters.bytes_out,
+            messages_in: s.counters.traffic.messages_in,
+            messages_out: s.counters.traffic.messages_out,
+            bytes_in: s.counters.traffic.bytes_in,
+            bytes_out: s.counters.traffic.bytes_out,
             last_activity: s.counters.last_activity,
             rtt: s.conn.rtt(),
             buffered: s.buffered(),

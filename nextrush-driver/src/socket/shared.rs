@@ -41,10 +41,7 @@ pub(crate) type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 #[derive(Clone, Debug)]
 pub(crate) struct Counters {
     pub(crate) connected_at: SystemTime,
-    pub(crate) messages_in: u64,
-    pub(crate) messages_out: u64,
-    pub(crate) bytes_in: u64,
-    pub(crate) bytes_out: u64,
+    pub(crate) traffic: Traffic,
     pub(crate) last_activity: Instant,
 }
 
@@ -109,28 +106,10 @@ impl Shared {
             waiters: Vec::new(),
             driver_waker: None,
             outbound,
-            counters: Counters {
-                connected_at: SystemTime::now(),
-                messages_in: 0,
-                messages_out: 0,
-                bytes_in: 0,
-                bytes_out: 0,
-                last_activity: now,
-            },
+            counters: Counters { connected_at: SystemTime::now(), traffic: Traffic::default(), last_activity: now },
             stats,
             stats_id: 0,
             clock,
-        }
-    }
-
-    /// The connection's traffic so far.
-    pub(crate) fn traffic(&self) -> Traffic {
-        let c = &self.counters;
-        Traffic {
-            messages_in: c.messages_in,
-            messages_out: c.messages_out,
-            bytes_in: c.bytes_in,
-            bytes_out: c.bytes_out,
         }
     }
 
@@ -139,7 +118,7 @@ impl Shared {
     /// [`Stats::retire`] once the lock is released.
     pub(crate) fn take_retirement(&mut self) -> Option<(u64, Traffic)> {
         let id = std::mem::take(&mut self.stats_id);
-        (id != 0).then(|| (id, self.traffic()))
+        (id != 0).then_some((id, self.counters.traffic))
     }
 
     /// Bytes queued for the peer: in the protocol's outbox and in the
@@ -153,7 +132,7 @@ impl Shared {
     /// when the bytes are written.
     pub(crate) fn send_message(&mut self, message: Message) -> Result<(), crate::Error> {
         self.conn.send(self.counters.last_activity, message)?;
-        self.counters.messages_out += 1;
+        self.counters.traffic.messages_out += 1;
         Ok(())
     }
 
