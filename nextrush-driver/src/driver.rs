@@ -30,6 +30,9 @@ const MAX_WRITE_SLICES: usize = 32;
 const ARENA_CHUNK: usize = 64 * 1024;
 /// Below this much spare capacity the arena is topped up before a read.
 const ARENA_MIN_SPARE: usize = 16 * 1024;
+/// Reads this far into the arena try to start over at its beginning (a
+/// check that costs about 50 instructions, so not after every read).
+const ARENA_REWIND_AFTER: usize = 4 * 1024;
 /// Stop reading while this many events wait for the application...
 const MAX_PENDING_EVENTS: usize = 256;
 /// ...or while their messages hold this many bytes, or `max_message_size`
@@ -237,10 +240,13 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     /// Reads into the thread's arena until the transport has nothing more
     /// (so that its waker is registered) or a chunk's worth was read.
     fn read_in(&mut self, cx: &mut Context<'_>) -> Read {
-        READ_ARENA.with_borrow_mut(|arena| match self.fill(cx, arena, ARENA_CHUNK) {
-            Fill::Nothing => Read::Nothing,
-            Fill::Eof => Read::Eof,
-            Fill::Data { more, .. } => Read::data(arena.split(), more),
+        READ_ARENA.with_borrow_mut(|arena| {
+            rewind(arena);
+            match self.fill(cx, arena, ARENA_CHUNK) {
+                Fill::Nothing => Read::Nothing,
+                Fill::Eof => Read::Eof,
+                Fill::Data { more, .. } => Read::data(arena.split(), more),
+            }
         })
     }
 
@@ -529,6 +535,17 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     }
 }
 
+/// Once every message cut from the arena is gone (the usual case when
+/// replies go out as fast as requests come in), reads start over at its
+/// beginning, in memory still in cache, instead of walking on through the
+/// chunk. Never allocates.
+fn rewind(arena: &mut BytesMut) {
+    if arena.capacity() + ARENA_REWIND_AFTER < ARENA_CHUNK {
+        // `false`: some message still holds part of the chunk.
+        let _ = arena.try_reclaim(ARENA_CHUNK);
+    }
+}
+
 /// What one read gave.
 enum Read {
     Nothing,
@@ -599,5 +616,47 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An arena as `read_in` leaves it: a chunk with `read` bytes handed out.
+    fn arena_after(read: usize) -> (BytesMut, BytesMut) {
+        let mut arena = BytesMut::new();
+        arena.reserve(ARENA_CHUNK);
+        arena.resize(read, 0);
+        let message = arena.split();
+        (arena, message)
+    }
+
+    #[test]
+    fn the_arena_starts_over_once_every_message_cut_from_it_is_gone() {
+        let (mut arena, message) = arena_after(ARENA_REWIND_AFTER + 1);
+        let start = message.as_ptr();
+        drop(message);
+        rewind(&mut arena);
+        assert_eq!(arena.as_ptr(), start, "reads land at the chunk's start again");
+        assert!(arena.capacity() >= ARENA_CHUNK);
+    }
+
+    #[test]
+    fn the_arena_walks_on_while_a_message_holds_part_of_it() {
+        let (mut arena, message) = arena_after(ARENA_REWIND_AFTER + 1);
+        let next = arena.as_ptr();
+        rewind(&mut arena);
+        assert_eq!(arena.as_ptr(), next, "neither rewound nor reallocated");
+        assert_eq!(message.len(), ARENA_REWIND_AFTER + 1);
+    }
+
+    #[test]
+    fn the_arena_is_not_checked_after_every_short_read() {
+        let (mut arena, message) = arena_after(20);
+        let next = arena.as_ptr();
+        drop(message);
+        rewind(&mut arena);
+        assert_eq!(arena.as_ptr(), next, "a few bytes in: not worth the check yet");
     }
 }
