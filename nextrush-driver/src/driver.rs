@@ -17,6 +17,7 @@ use std::time::Instant;
 use bytes::{Buf, BytesMut};
 use nextrush_proto::{CloseReason, Event as ProtoEvent, Role, Timer as ProtoTimer, Transmit};
 
+use crate::arena::{self, ReadArena};
 use crate::rooms::MemberDrain;
 use crate::runtime::{Runtime, Timer, Transport};
 use crate::socket::{Event, Shared, lock, wake_all};
@@ -26,13 +27,6 @@ use crate::stats::Stats;
 const BUDGET: usize = 32;
 /// Most pieces handed to one vectored write.
 const MAX_WRITE_SLICES: usize = 32;
-/// Capacity of a thread's read arena, reserved when it runs low.
-const ARENA_CHUNK: usize = 64 * 1024;
-/// Below this much spare capacity the arena is topped up before a read.
-const ARENA_MIN_SPARE: usize = 16 * 1024;
-/// Reads this far into the arena try to start over at its beginning (a
-/// check that costs about 50 instructions, so not after every read).
-const ARENA_REWIND_AFTER: usize = 4 * 1024;
 /// Stop reading while this many events wait for the application...
 const MAX_PENDING_EVENTS: usize = 256;
 /// ...or while their messages hold this many bytes, or `max_message_size`
@@ -41,9 +35,7 @@ const MAX_PENDING_EVENTS: usize = 256;
 const MIN_PENDING_BYTES: usize = 64 * 1024;
 
 thread_local! {
-    /// Reads land here, then leave as `BytesMut` views of it, so an idle
-    /// connection holds no read buffer of its own.
-    static READ_ARENA: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    static READ_ARENA: RefCell<ReadArena> = RefCell::new(ReadArena::default());
 }
 
 /// How the driver ended, for the server's bookkeeping.
@@ -240,12 +232,12 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     /// Reads into the thread's arena until the transport has nothing more
     /// (so that its waker is registered) or a chunk's worth was read.
     fn read_in(&mut self, cx: &mut Context<'_>) -> Read {
-        READ_ARENA.with_borrow_mut(|arena| {
-            rewind(arena);
-            match self.fill(cx, arena, ARENA_CHUNK) {
+        READ_ARENA.with_borrow_mut(|read_arena| {
+            let chunk = read_arena.ready();
+            match self.fill(cx, chunk, arena::CHUNK) {
                 Fill::Nothing => Read::Nothing,
                 Fill::Eof => Read::Eof,
-                Fill::Data { more, .. } => Read::data(arena.split(), more),
+                Fill::Data { more, .. } => Read::data(chunk.split(), more),
             }
         })
     }
@@ -256,7 +248,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     fn read_after(&mut self, cx: &mut Context<'_>, mut buf: BytesMut) -> Read {
         // Topped up only when it holds just the start of a frame head, or a
         // frame longer than the room reserved for it.
-        match self.fill(cx, &mut buf, ARENA_MIN_SPARE) {
+        match self.fill(cx, &mut buf, arena::MIN_SPARE) {
             Fill::Nothing => Read::Data { bytes: buf, read: 0, more: false },
             Fill::Eof => Read::Eof,
             Fill::Data { read, more } => Read::Data { bytes: buf, read, more },
@@ -270,7 +262,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     fn fill(&mut self, cx: &mut Context<'_>, buf: &mut BytesMut, top_up: usize) -> Fill {
         let start = buf.len();
         loop {
-            if buf.capacity() - buf.len() < ARENA_MIN_SPARE {
+            if buf.capacity() - buf.len() < arena::MIN_SPARE {
                 if buf.len() > start {
                     return Fill::Data { read: buf.len() - start, more: true };
                 }
@@ -286,7 +278,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
                 Poll::Pending | Poll::Ready(Ok(0) | Err(_)) => {
                     return Fill::Data { read, more: !matches!(polled, Poll::Pending) };
                 }
-                Poll::Ready(Ok(_)) if read >= ARENA_CHUNK => return Fill::Data { read, more: true },
+                Poll::Ready(Ok(_)) if read >= arena::CHUNK => return Fill::Data { read, more: true },
                 Poll::Ready(Ok(_)) => {}
             }
         }
@@ -535,17 +527,6 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     }
 }
 
-/// Once every message cut from the arena is gone (the usual case when
-/// replies go out as fast as requests come in), reads start over at its
-/// beginning, in memory still in cache, instead of walking on through the
-/// chunk. Never allocates.
-fn rewind(arena: &mut BytesMut) {
-    if arena.capacity() + ARENA_REWIND_AFTER < ARENA_CHUNK {
-        // `false`: some message still holds part of the chunk.
-        let _ = arena.try_reclaim(ARENA_CHUNK);
-    }
-}
-
 /// What one read gave.
 enum Read {
     Nothing,
@@ -616,47 +597,5 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             }
         }
         None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// An arena as `read_in` leaves it: a chunk with `read` bytes handed out.
-    fn arena_after(read: usize) -> (BytesMut, BytesMut) {
-        let mut arena = BytesMut::new();
-        arena.reserve(ARENA_CHUNK);
-        arena.resize(read, 0);
-        let message = arena.split();
-        (arena, message)
-    }
-
-    #[test]
-    fn the_arena_starts_over_once_every_message_cut_from_it_is_gone() {
-        let (mut arena, message) = arena_after(ARENA_REWIND_AFTER + 1);
-        let start = message.as_ptr();
-        drop(message);
-        rewind(&mut arena);
-        assert_eq!(arena.as_ptr(), start, "reads land at the chunk's start again");
-        assert!(arena.capacity() >= ARENA_CHUNK);
-    }
-
-    #[test]
-    fn the_arena_walks_on_while_a_message_holds_part_of_it() {
-        let (mut arena, message) = arena_after(ARENA_REWIND_AFTER + 1);
-        let next = arena.as_ptr();
-        rewind(&mut arena);
-        assert_eq!(arena.as_ptr(), next, "neither rewound nor reallocated");
-        assert_eq!(message.len(), ARENA_REWIND_AFTER + 1);
-    }
-
-    #[test]
-    fn the_arena_is_not_checked_after_every_short_read() {
-        let (mut arena, message) = arena_after(20);
-        let next = arena.as_ptr();
-        drop(message);
-        rewind(&mut arena);
-        assert_eq!(arena.as_ptr(), next, "a few bytes in: not worth the check yet");
     }
 }

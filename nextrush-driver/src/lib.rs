@@ -12,6 +12,7 @@
 //! [`tls`]).
 #![forbid(unsafe_code)]
 
+mod arena;
 mod client;
 pub mod compat;
 mod driver;

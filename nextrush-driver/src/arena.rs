@@ -1,0 +1,129 @@
+//! The read arena: reads land in a thread's chunk of memory and leave as
+//! `BytesMut` views of it, so an idle connection holds no read buffer of its
+//! own, and the memory a thread reads into is the same from read to read.
+
+use bytes::BytesMut;
+
+/// A chunk's capacity.
+pub(crate) const CHUNK: usize = 64 * 1024;
+/// Below this much room, the chunk is replaced before a read.
+pub(crate) const MIN_SPARE: usize = 16 * 1024;
+/// Reads this far into a chunk try to start over at its beginning (a check
+/// that costs about 50 instructions, so not after every read).
+const REWIND_AFTER: usize = 4 * 1024;
+/// Replaced chunks kept for reuse, at most (so a thread holds at most
+/// `(1 + SPENT_CHUNKS) * CHUNK` bytes of them once their messages are gone).
+const SPENT_CHUNKS: usize = 4;
+
+/// One thread's read memory.
+#[derive(Default)]
+pub(crate) struct ReadArena {
+    chunk: BytesMut,
+    /// Chunks replaced while messages still held part of them: reused once
+    /// those are gone, rather than freed and allocated again. (Under
+    /// steady load the allocator would otherwise hand chunks back to the
+    /// system and fault them in again, several page faults per chunk.)
+    spent: Vec<BytesMut>,
+}
+
+impl ReadArena {
+    /// The chunk to read into, with at least [`MIN_SPARE`] bytes of room.
+    /// Empty: whatever was read into it before has been split off.
+    pub(crate) fn ready(&mut self) -> &mut BytesMut {
+        // Once every message cut from the chunk is gone (the usual case when
+        // replies go out as fast as requests come in), reads start over at
+        // its beginning, in memory still in cache, instead of walking on
+        // through it. Never allocates: `false` if a message still holds
+        // part of it.
+        if self.chunk.capacity() + REWIND_AFTER < CHUNK {
+            let _ = self.chunk.try_reclaim(CHUNK);
+        }
+        if self.chunk.capacity() < MIN_SPARE {
+            self.replace_chunk();
+        }
+        &mut self.chunk
+    }
+
+    fn replace_chunk(&mut self) {
+        let free = self.spent.iter_mut().position(|spent| spent.try_reclaim(CHUNK));
+        let next = match free {
+            Some(index) => self.spent.swap_remove(index),
+            None => BytesMut::with_capacity(CHUNK),
+        };
+        let replaced = std::mem::replace(&mut self.chunk, next);
+        // (A chunk with no room left at all cannot be told from no chunk: it
+        // is let go, and freed when its messages are.)
+        if replaced.capacity() > 0 {
+            // Full: the oldest goes, the one whose messages (kept by a
+            // handler, say) have stayed longest.
+            if self.spent.len() == SPENT_CHUNKS {
+                self.spent.remove(0);
+            }
+            self.spent.push(replaced);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads `len` bytes into the arena and takes them out as a message.
+    fn read(arena: &mut ReadArena, len: usize) -> BytesMut {
+        let chunk = arena.ready();
+        assert!(chunk.is_empty() && chunk.capacity() >= MIN_SPARE);
+        chunk.resize(len, 0);
+        chunk.split()
+    }
+
+    #[test]
+    fn reads_start_over_once_every_message_cut_from_the_chunk_is_gone() {
+        let mut arena = ReadArena::default();
+        let message = read(&mut arena, REWIND_AFTER + 1);
+        let start = message.as_ptr();
+        drop(message);
+        assert_eq!(read(&mut arena, 10).as_ptr(), start, "reads land at the chunk's start again");
+    }
+
+    #[test]
+    fn reads_walk_on_while_a_message_holds_part_of_the_chunk() {
+        let mut arena = ReadArena::default();
+        let held = read(&mut arena, REWIND_AFTER + 1);
+        let next = read(&mut arena, 10);
+        assert_eq!(next.as_ptr(), held.as_ptr().wrapping_add(held.len()), "neither rewound nor reallocated");
+    }
+
+    #[test]
+    fn the_chunk_is_not_checked_after_every_short_read() {
+        let mut arena = ReadArena::default();
+        let first = read(&mut arena, 20);
+        let next = first.as_ptr().wrapping_add(20);
+        drop(first);
+        assert_eq!(read(&mut arena, 10).as_ptr(), next, "a few bytes in: not worth the check yet");
+    }
+
+    #[test]
+    fn a_replaced_chunk_is_reused_once_its_messages_are_gone() {
+        let mut arena = ReadArena::default();
+        let old = read(&mut arena, CHUNK - MIN_SPARE + 1);
+        let old_start = old.as_ptr();
+        // Too little room left: a new chunk, the old one kept aside.
+        let held = read(&mut arena, CHUNK - MIN_SPARE + 1);
+        assert_ne!(held.as_ptr(), old_start.wrapping_add(old.len()));
+        drop(old);
+        // The new chunk runs low while `held` is alive: the old one is free again.
+        assert_eq!(read(&mut arena, 10).as_ptr(), old_start, "the old chunk, not a new allocation");
+        drop(held);
+    }
+
+    #[test]
+    fn at_most_a_few_replaced_chunks_are_kept_the_latest_ones() {
+        let mut arena = ReadArena::default();
+        let held: Vec<BytesMut> = (0..SPENT_CHUNKS + 3).map(|_| read(&mut arena, CHUNK - MIN_SPARE + 1)).collect();
+        assert_eq!(arena.spent.len(), SPENT_CHUNKS);
+        // Chunk i was replaced by the read of message i + 1; the current one holds the last.
+        let kept: Vec<_> = arena.spent.iter().map(|spent| spent.as_ptr()).collect();
+        let latest: Vec<_> = held[2..held.len() - 1].iter().map(|m| m.as_ptr().wrapping_add(m.len())).collect();
+        assert_eq!(kept, latest);
+    }
+}
