@@ -121,10 +121,17 @@ impl Reader {
     /// The next complete unit, `Ok(None)` when more bytes are needed.
     pub(crate) fn next(&mut self) -> Result<Option<Inbound>, ProtocolError> {
         loop {
-            if self.buf.is_empty() && self.buf.capacity() == 0 {
-                // An adopted buffer used up: drop our hold on its allocation,
-                // which the messages cut from it keep alive on their own.
-                self.buf = BytesMut::new();
+            if self.buf.is_empty() {
+                if self.buf.capacity() == 0 {
+                    // An adopted buffer used up: drop our hold on its
+                    // allocation, which the messages cut from it keep alive
+                    // on their own.
+                    self.buf = BytesMut::new();
+                }
+                // No bytes complete nothing: a frame in progress here still
+                // misses payload (an empty one completes in the pass that
+                // read its head).
+                return Ok(None);
             }
             if let Some(unit) = self.whole_data_frame() {
                 return unit.map(Some);

@@ -4,7 +4,9 @@
 /// the masked payload. Masking and unmasking are the same operation.
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
     let key = rotated(key, offset);
-    let word = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
+    let key32 = u64::from(u32::from_ne_bytes(key));
+    // The same four bytes twice: the same word in either byte order.
+    let word = (key32 << 32) | key32;
     let mut chunks = buf.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let mut bytes = [0u8; 8];
@@ -30,10 +32,14 @@ pub fn extend_masked(out: &mut Vec<u8>, src: &[u8], key: [u8; 4]) {
     apply_mask(&mut out[start..], key, 0);
 }
 
+/// The key as it applies from `offset` on: byte i of the result is byte
+/// `(i + offset) % 4` of `key`. (A word rotation: `<[u8]>::rotate_left` is
+/// an out-of-line call, paid for every frame.)
 fn rotated(key: [u8; 4], offset: usize) -> [u8; 4] {
-    let mut key = key;
-    key.rotate_left(offset % 4);
-    key
+    // In little-endian order byte i sits at bits 8i, so moving bytes to
+    // lower indices is a right rotation.
+    let shift = 8 * (offset % 4) as u32;
+    u32::from_le_bytes(key).rotate_right(shift).to_le_bytes()
 }
 
 #[cfg(test)]
