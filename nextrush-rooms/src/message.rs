@@ -104,12 +104,23 @@ struct Inner {
     compressed: std::sync::Mutex<Vec<(DeflateKey, Bytes)>>,
 }
 
+/// Payloads shorter than this are copied when wrapped: see
+/// [`EncodedMessage::new`].
+const COPY_BELOW: usize = 16 * 1024;
+
 impl EncodedMessage {
     /// Wraps `message`; nothing is encoded until a member needs it.
+    ///
+    /// A payload shorter than 16 KiB is copied. A message received from a
+    /// peer may be a view into the read buffer it arrived in (the driver's
+    /// buffers are 64 KiB), and a broadcast that a room remembers, or that
+    /// waits in a member's queue, would keep that whole buffer alive: a
+    /// 20-byte message, 64 KiB. With the copy, what a broadcast keeps is at
+    /// most four times its size.
     #[must_use]
     pub fn new(message: impl Into<Message>) -> Self {
         Self(Arc::new(Inner {
-            message: message.into(),
+            message: detached(message.into()),
             plain: OnceLock::new(),
             #[cfg(feature = "deflate")]
             compressed: std::sync::Mutex::new(Vec::new()),
@@ -157,6 +168,17 @@ impl EncodedMessage {
     #[must_use]
     pub fn ptr_eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+/// `message`, in memory of its own if it is small (see [`EncodedMessage::new`]).
+fn detached(message: Message) -> Message {
+    if message.len() >= COPY_BELOW {
+        return message;
+    }
+    match message {
+        Message::Text(text) => Message::text(text.as_str().to_owned()),
+        Message::Binary(data) => Message::binary(Bytes::copy_from_slice(&data)),
     }
 }
 
@@ -363,6 +385,10 @@ mod deflate {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use nextrush_proto::Utf8Bytes;
+
     use super::*;
 
     #[test]
@@ -373,6 +399,53 @@ mod tests {
         let binary = EncodedMessage::from(vec![0u8; 300]);
         assert_eq!(&binary.plain_frame()[..4], &[0x82, 126, 0x01, 0x2c]);
         assert_eq!(binary.plain_frame().len(), 304);
+    }
+
+    /// A buffer that notes when it is freed.
+    struct ReadBuffer {
+        data: Vec<u8>,
+        freed: Arc<AtomicBool>,
+    }
+
+    impl AsRef<[u8]> for ReadBuffer {
+        fn as_ref(&self) -> &[u8] {
+            &self.data
+        }
+    }
+
+    impl Drop for ReadBuffer {
+        fn drop(&mut self) {
+            self.freed.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// A view of `len` bytes into a 64 KiB buffer, as a received message is,
+    /// and the flag set once the buffer is freed.
+    fn received(len: usize) -> (Bytes, Arc<AtomicBool>) {
+        let freed = Arc::default();
+        let data = vec![b'a'; 64 * 1024];
+        let buffer = Bytes::from_owner(ReadBuffer { data, freed: Arc::clone(&freed) });
+        (buffer.slice(..len), freed)
+    }
+
+    #[test]
+    fn a_small_broadcast_does_not_keep_the_buffer_it_was_read_into() {
+        let freed = |flag: &AtomicBool| flag.load(Ordering::SeqCst);
+        let (view, buffer) = received(20);
+        let text = EncodedMessage::new(Message::Text(Utf8Bytes::try_from_bytes(view).unwrap()));
+        assert!(freed(&buffer), "the text was copied out");
+        assert_eq!(text.message(), &Message::text("a".repeat(20)));
+
+        let (view, buffer) = received(COPY_BELOW - 1);
+        let binary = EncodedMessage::new(Message::Binary(view));
+        assert!(freed(&buffer), "the payload was copied out");
+        assert_eq!(binary.len(), COPY_BELOW - 1);
+
+        let (view, buffer) = received(COPY_BELOW);
+        let large = EncodedMessage::new(Message::Binary(view));
+        assert!(!freed(&buffer), "a large payload is kept as it is: at most 4× its size");
+        drop(large);
+        assert!(freed(&buffer));
     }
 
     #[test]
