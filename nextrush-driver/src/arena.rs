@@ -2,7 +2,8 @@
 //! `BytesMut` views of it, so an idle connection holds no read buffer of its
 //! own, and the memory a thread reads into is the same from read to read.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use nextrush_proto::Event as ProtoEvent;
 
 /// A chunk's capacity.
 pub(crate) const CHUNK: usize = 64 * 1024;
@@ -14,6 +15,36 @@ const REWIND_AFTER: usize = 4 * 1024;
 /// Replaced chunks kept for reuse, at most (so a thread holds at most
 /// `(1 + SPENT_CHUNKS) * CHUNK` bytes of them once their messages are gone).
 const SPENT_CHUNKS: usize = 4;
+
+/// Events waiting for the handler that may keep their read chunks alive.
+/// A received message or ping is a view into the chunk it was read into, so
+/// a handler that falls behind keeps one chunk per waiting event in the
+/// worst case (a peer whose every read comes between other connections'
+/// traffic): 256 events, 16 MiB. Past this many, small ones are copied.
+const VIEWS_WAITING: usize = 16;
+/// Payloads at least this long are kept as they are: the chunk they keep is
+/// at most four times their size.
+const COPY_BELOW: usize = CHUNK / 4;
+
+/// Readies `event` to be queued behind `waiting` others for the handler:
+/// copies it out of its read chunk if it is small and the handler is far
+/// behind (see [`VIEWS_WAITING`]). A handler that keeps up never pays for a
+/// copy, and the check is inlined into the receive path.
+#[inline]
+pub(crate) fn unpin(event: &mut ProtoEvent, waiting: usize) {
+    if waiting >= VIEWS_WAITING {
+        copy_out(event);
+    }
+}
+
+#[cold]
+fn copy_out(event: &mut ProtoEvent) {
+    match event {
+        ProtoEvent::Message(message) if message.len() < COPY_BELOW => *message = message.copied(),
+        ProtoEvent::Ping(payload) | ProtoEvent::Pong(payload) => *payload = Bytes::copy_from_slice(payload),
+        _ => {}
+    }
+}
 
 /// One thread's read memory.
 #[derive(Default)]
@@ -66,6 +97,8 @@ impl ReadArena {
 
 #[cfg(test)]
 mod tests {
+    use nextrush_proto::Message;
+
     use super::*;
 
     /// Reads `len` bytes into the arena and takes them out as a message.
@@ -74,6 +107,67 @@ mod tests {
         assert!(chunk.is_empty() && chunk.capacity() >= MIN_SPARE);
         chunk.resize(len, 0);
         chunk.split()
+    }
+
+    /// A binary message of `len` bytes read into a fresh chunk (no other
+    /// handle on it), and a weak handle on the chunk's memory to tell when
+    /// it is freed.
+    fn received(len: usize) -> (Message, std::sync::Weak<Vec<u8>>) {
+        let chunk = std::sync::Arc::new(vec![7u8; CHUNK]);
+        let memory = std::sync::Arc::downgrade(&chunk);
+        let view = Bytes::from_owner(ArcChunk(chunk)).slice(..len);
+        (Message::Binary(view), memory)
+    }
+
+    struct ArcChunk(std::sync::Arc<Vec<u8>>);
+
+    impl AsRef<[u8]> for ArcChunk {
+        fn as_ref(&self) -> &[u8] {
+            &self.0
+        }
+    }
+
+    fn payload_of(event: &ProtoEvent) -> &[u8] {
+        match event {
+            ProtoEvent::Message(message) => message.payload(),
+            ProtoEvent::Ping(payload) | ProtoEvent::Pong(payload) => payload,
+            _ => &[],
+        }
+    }
+
+    #[test]
+    fn a_handler_that_keeps_up_gets_the_views_themselves() {
+        let (message, memory) = received(20);
+        let start = message.payload().as_ptr();
+        let mut event = ProtoEvent::Message(message);
+        unpin(&mut event, VIEWS_WAITING - 1);
+        assert_eq!(payload_of(&event).as_ptr(), start, "no copy");
+        assert!(memory.upgrade().is_some());
+    }
+
+    #[test]
+    fn a_small_event_waiting_behind_many_lets_its_chunk_go() {
+        let (message, memory) = received(COPY_BELOW - 1);
+        let mut event = ProtoEvent::Message(message);
+        unpin(&mut event, VIEWS_WAITING);
+        assert!(memory.upgrade().is_none(), "copied out: the chunk is freed");
+        assert_eq!(payload_of(&event), &vec![7u8; COPY_BELOW - 1][..]);
+
+        let (message, memory) = received(125);
+        let mut event = ProtoEvent::Ping(message.into_payload());
+        unpin(&mut event, VIEWS_WAITING + 100);
+        assert!(memory.upgrade().is_none(), "a ping too");
+        assert_eq!(payload_of(&event).len(), 125);
+    }
+
+    #[test]
+    fn a_large_message_keeps_its_chunk_even_far_behind() {
+        let (message, memory) = received(COPY_BELOW);
+        let mut event = ProtoEvent::Message(message);
+        unpin(&mut event, 255);
+        assert!(memory.upgrade().is_some(), "at most four times its size: not worth a copy");
+        drop(event);
+        assert!(memory.upgrade().is_none());
     }
 
     #[test]

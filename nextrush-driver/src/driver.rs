@@ -290,8 +290,9 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     /// never drain now, and they must hear that it closed.
     fn deliver_events(&mut self, s: &mut Shared, now: Instant, waiters: &mut Vec<Waker>) -> bool {
         let mut delivered = false;
-        while let Some(event) = s.conn.poll_event() {
+        while let Some(mut event) = s.conn.poll_event() {
             delivered = true;
+            arena::unpin(&mut event, s.incoming.len());
             let event = match event {
                 ProtoEvent::Message(m) => {
                     s.counters.traffic.messages_in += 1;

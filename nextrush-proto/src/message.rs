@@ -170,6 +170,19 @@ impl Message {
         }
     }
 
+    /// The same message with its payload copied into memory of its own.
+    ///
+    /// A received message is a view into the buffer it was read into, which
+    /// stays allocated while any message read into it lives: a small message
+    /// kept for long keeps a much larger buffer. A copy keeps only itself.
+    #[must_use]
+    pub fn copied(&self) -> Self {
+        match self {
+            Self::Text(t) => Self::Text(Utf8Bytes::from_validated(Bytes::copy_from_slice(t.as_bytes()))),
+            Self::Binary(b) => Self::Binary(Bytes::copy_from_slice(b)),
+        }
+    }
+
     /// The payload as [`Bytes`], whatever the kind.
     #[must_use]
     pub fn into_payload(self) -> Bytes {

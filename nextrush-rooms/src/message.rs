@@ -173,13 +173,7 @@ impl EncodedMessage {
 
 /// `message`, in memory of its own if it is small (see [`EncodedMessage::new`]).
 fn detached(message: Message) -> Message {
-    if message.len() >= COPY_BELOW {
-        return message;
-    }
-    match message {
-        Message::Text(text) => Message::text(text.as_str().to_owned()),
-        Message::Binary(data) => Message::binary(Bytes::copy_from_slice(&data)),
-    }
+    if message.len() < COPY_BELOW { message.copied() } else { message }
 }
 
 impl fmt::Debug for EncodedMessage {

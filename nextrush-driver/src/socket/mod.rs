@@ -265,8 +265,8 @@ macro_rules! reader_methods {
         /// The message is not copied: its bytes are a view into the buffer
         /// it was read into (up to 64 KiB, shared with other messages), which
         /// stays allocated while the message lives. To keep a small message
-        /// for long, keep a copy (`Bytes::copy_from_slice`); broadcasting it
-        /// to a room copies it already.
+        /// for long, keep [`Message::copied`]; broadcasting it to a room
+        /// copies it already.
         ///
         /// # Errors
         /// [`Error::Closed`] when the connection ended without a clean close
