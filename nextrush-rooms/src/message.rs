@@ -379,7 +379,7 @@ mod deflate {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Weak;
 
     use nextrush_proto::Utf8Bytes;
 
@@ -395,51 +395,39 @@ mod tests {
         assert_eq!(binary.plain_frame().len(), 304);
     }
 
-    /// A buffer that notes when it is freed.
-    struct ReadBuffer {
-        data: Vec<u8>,
-        freed: Arc<AtomicBool>,
+    /// A view of `len` bytes into a 64 KiB buffer, as a received message is,
+    /// and a weak handle on the buffer to tell when it is freed.
+    fn received(len: usize) -> (Bytes, Weak<Vec<u8>>) {
+        let buffer = Arc::new(vec![b'a'; 64 * 1024]);
+        let memory = Arc::downgrade(&buffer);
+        (Bytes::from_owner(ReadBuffer(buffer)).slice(..len), memory)
     }
+
+    struct ReadBuffer(Arc<Vec<u8>>);
 
     impl AsRef<[u8]> for ReadBuffer {
         fn as_ref(&self) -> &[u8] {
-            &self.data
+            &self.0
         }
-    }
-
-    impl Drop for ReadBuffer {
-        fn drop(&mut self) {
-            self.freed.store(true, Ordering::SeqCst);
-        }
-    }
-
-    /// A view of `len` bytes into a 64 KiB buffer, as a received message is,
-    /// and the flag set once the buffer is freed.
-    fn received(len: usize) -> (Bytes, Arc<AtomicBool>) {
-        let freed = Arc::default();
-        let data = vec![b'a'; 64 * 1024];
-        let buffer = Bytes::from_owner(ReadBuffer { data, freed: Arc::clone(&freed) });
-        (buffer.slice(..len), freed)
     }
 
     #[test]
     fn a_small_broadcast_does_not_keep_the_buffer_it_was_read_into() {
-        let freed = |flag: &AtomicBool| flag.load(Ordering::SeqCst);
         let (view, buffer) = received(20);
         let text = EncodedMessage::new(Message::Text(Utf8Bytes::try_from_bytes(view).unwrap()));
-        assert!(freed(&buffer), "the text was copied out");
+        assert!(buffer.upgrade().is_none(), "the text was copied out");
         assert_eq!(text.message(), &Message::text("a".repeat(20)));
 
         let (view, buffer) = received(COPY_BELOW - 1);
         let binary = EncodedMessage::new(Message::Binary(view));
-        assert!(freed(&buffer), "the payload was copied out");
+        assert!(buffer.upgrade().is_none(), "the payload was copied out");
         assert_eq!(binary.len(), COPY_BELOW - 1);
 
         let (view, buffer) = received(COPY_BELOW);
         let large = EncodedMessage::new(Message::Binary(view));
-        assert!(!freed(&buffer), "a large payload is kept as it is: at most 4× its size");
+        assert!(buffer.upgrade().is_some(), "a large payload is kept as it is: at most 4× its size");
         drop(large);
-        assert!(freed(&buffer));
+        assert!(buffer.upgrade().is_none());
     }
 
     #[test]
