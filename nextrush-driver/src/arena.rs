@@ -20,12 +20,9 @@ const SPENT_CHUNKS: usize = 4;
 /// A received message or ping is a view into the chunk it was read into, so
 /// a handler that falls behind keeps one chunk per waiting event in the
 /// worst case (a peer whose every read comes between other connections'
-/// traffic): 256 events, 16 MiB. Past this many, small ones are copied.
+/// traffic): 256 events, 16 MiB. Past this many, small ones are copied
+/// (`Message::into_compact`: under 16 KiB; a ping or pong always).
 const VIEWS_WAITING: usize = 16;
-/// Payloads at least this long are kept as they are: the chunk they keep is
-/// at most four times their size.
-const COPY_BELOW: usize = CHUNK / 4;
-
 /// Readies `event` to be queued behind `waiting` others for the handler:
 /// copies it out of its read chunk if it is small and the handler is far
 /// behind (see [`VIEWS_WAITING`]). A handler that keeps up never pays for a
@@ -39,11 +36,12 @@ pub(crate) fn unpin(event: &mut ProtoEvent, waiting: usize) {
 
 #[cold]
 fn copy_out(event: &mut ProtoEvent) {
-    match event {
-        ProtoEvent::Message(message) if message.len() < COPY_BELOW => *message = message.copied(),
-        ProtoEvent::Ping(payload) | ProtoEvent::Pong(payload) => *payload = Bytes::copy_from_slice(payload),
-        _ => {}
-    }
+    *event = match std::mem::replace(event, ProtoEvent::RateLimited) {
+        ProtoEvent::Message(message) => ProtoEvent::Message(message.into_compact()),
+        ProtoEvent::Ping(payload) => ProtoEvent::Ping(Bytes::copy_from_slice(&payload)),
+        ProtoEvent::Pong(payload) => ProtoEvent::Pong(Bytes::copy_from_slice(&payload)),
+        other => other,
+    };
 }
 
 /// One thread's read memory.
@@ -147,11 +145,11 @@ mod tests {
 
     #[test]
     fn a_small_event_waiting_behind_many_lets_its_chunk_go() {
-        let (message, memory) = received(COPY_BELOW - 1);
+        let (message, memory) = received(CHUNK / 4 - 1);
         let mut event = ProtoEvent::Message(message);
         unpin(&mut event, VIEWS_WAITING);
         assert!(memory.upgrade().is_none(), "copied out: the chunk is freed");
-        assert_eq!(payload_of(&event), &vec![7u8; COPY_BELOW - 1][..]);
+        assert_eq!(payload_of(&event), &vec![7u8; CHUNK / 4 - 1][..]);
 
         let (message, memory) = received(125);
         let mut event = ProtoEvent::Ping(message.into_payload());
@@ -162,7 +160,7 @@ mod tests {
 
     #[test]
     fn a_large_message_keeps_its_chunk_even_far_behind() {
-        let (message, memory) = received(COPY_BELOW);
+        let (message, memory) = received(CHUNK / 4);
         let mut event = ProtoEvent::Message(message);
         unpin(&mut event, 255);
         assert!(memory.upgrade().is_some(), "at most four times its size: not worth a copy");

@@ -114,6 +114,9 @@ impl PartialEq<&str> for Utf8Bytes {
     }
 }
 
+/// Payloads shorter than this are copied by [`Message::into_compact`].
+const COMPACT_BELOW: usize = 16 * 1024;
+
 /// A complete WebSocket data message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -181,6 +184,15 @@ impl Message {
             Self::Text(t) => Self::Text(Utf8Bytes::from_validated(Bytes::copy_from_slice(t.as_bytes()))),
             Self::Binary(b) => Self::Binary(Bytes::copy_from_slice(b)),
         }
+    }
+
+    /// The message as it should be kept for a while (remembered, queued):
+    /// [`copied`](Self::copied) if its payload is shorter than 16 KiB, as it
+    /// is otherwise. Drivers read into buffers of 64 KiB, so a longer payload
+    /// keeps at most four times its size, not worth a copy.
+    #[must_use]
+    pub fn into_compact(self) -> Self {
+        if self.len() < COMPACT_BELOW { self.copied() } else { self }
     }
 
     /// The payload as [`Bytes`], whatever the kind.

@@ -104,23 +104,19 @@ struct Inner {
     compressed: std::sync::Mutex<Vec<(DeflateKey, Bytes)>>,
 }
 
-/// Payloads shorter than this are copied when wrapped: see
-/// [`EncodedMessage::new`].
-const COPY_BELOW: usize = 16 * 1024;
-
 impl EncodedMessage {
     /// Wraps `message`; nothing is encoded until a member needs it.
     ///
-    /// A payload shorter than 16 KiB is copied. A message received from a
-    /// peer may be a view into the read buffer it arrived in (the driver's
-    /// buffers are 64 KiB), and a broadcast that a room remembers, or that
-    /// waits in a member's queue, would keep that whole buffer alive: a
-    /// 20-byte message, 64 KiB. With the copy, what a broadcast keeps is at
-    /// most four times its size.
+    /// A payload shorter than 16 KiB is copied ([`Message::into_compact`]). A
+    /// message received from a peer may be a view into the read buffer it
+    /// arrived in (the driver's buffers are 64 KiB), and a broadcast that a
+    /// room remembers, or that waits in a member's queue, would keep that
+    /// whole buffer alive: a 20-byte message, 64 KiB. With the copy, what a
+    /// broadcast keeps is at most four times its size.
     #[must_use]
     pub fn new(message: impl Into<Message>) -> Self {
         Self(Arc::new(Inner {
-            message: detached(message.into()),
+            message: message.into().into_compact(),
             plain: OnceLock::new(),
             #[cfg(feature = "deflate")]
             compressed: std::sync::Mutex::new(Vec::new()),
@@ -169,11 +165,6 @@ impl EncodedMessage {
     pub fn ptr_eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
-}
-
-/// `message`, in memory of its own if it is small (see [`EncodedMessage::new`]).
-fn detached(message: Message) -> Message {
-    if message.len() < COPY_BELOW { message.copied() } else { message }
 }
 
 impl fmt::Debug for EncodedMessage {
@@ -418,12 +409,12 @@ mod tests {
         assert!(buffer.upgrade().is_none(), "the text was copied out");
         assert_eq!(text.message(), &Message::text("a".repeat(20)));
 
-        let (view, buffer) = received(COPY_BELOW - 1);
+        let (view, buffer) = received(16 * 1024 - 1);
         let binary = EncodedMessage::new(Message::Binary(view));
         assert!(buffer.upgrade().is_none(), "the payload was copied out");
-        assert_eq!(binary.len(), COPY_BELOW - 1);
+        assert_eq!(binary.len(), 16 * 1024 - 1);
 
-        let (view, buffer) = received(COPY_BELOW);
+        let (view, buffer) = received(16 * 1024);
         let large = EncodedMessage::new(Message::Binary(view));
         assert!(buffer.upgrade().is_some(), "a large payload is kept as it is: at most 4× its size");
         drop(large);
