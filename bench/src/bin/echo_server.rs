@@ -1,7 +1,8 @@
 //! Echo server under test, on one runtime thread.
 //!
-//! `echo_server --impl nextrush|fastwebsockets|tungstenite --addr 127.0.0.1:PORT`
-//! (tokio current-thread runtime), or
+//! `echo_server --impl nextrush|fastwebsockets|tungstenite|floor --addr 127.0.0.1:PORT`
+//! (tokio current-thread runtime; `floor` is the bare minimum of an echo, see
+//! below), or
 //! `--impl nextrush-smol|async-tungstenite-smol` (smol's global executor, one
 //! thread: `SMOL_THREADS=1`), or
 //! `--impl nextrush-async-std|async-tungstenite-async-std` (async-std's
@@ -21,7 +22,7 @@ use tokio_rustls::TlsAcceptor;
 
 fn main() {
     let args = Args::parse(&["tls"]);
-    let which = args.str("impl").unwrap_or_else(|| die("--impl nextrush|fastwebsockets|tungstenite|nextrush-smol|async-tungstenite-smol|nextrush-async-std|async-tungstenite-async-std")).to_owned();
+    let which = args.str("impl").unwrap_or_else(|| die("--impl nextrush|fastwebsockets|tungstenite|floor|nextrush-smol|async-tungstenite-smol|nextrush-async-std|async-tungstenite-async-std")).to_owned();
     let addr = args.str("addr").unwrap_or("127.0.0.1:0").to_owned();
     let tls = args.flag("tls");
     raise_nofile();
@@ -41,6 +42,7 @@ fn main() {
             "nextrush" => nextrush(&addr, tls).await,
             "fastwebsockets" => fws::serve(&addr, acceptor).await,
             "tungstenite" => tung::serve(&addr, acceptor).await,
+            "floor" if acceptor.is_none() => floor::serve(&addr).await,
             other => die(&format!("unknown --impl {other}")),
         }
     });
@@ -192,6 +194,106 @@ mod tung {
                         Err(_) => Ok(()),
                     },
                 };
+            });
+        }
+    }
+}
+
+// --- floor: not a WebSocket server (no fragments, no control frames, no
+// limits, no checks). The least any server on tokio does per echo: one read,
+// the frame head parsed and the payload unmasked in place, one write. Its CPU
+// per message is the bound a complete server on tokio can approach, not pass.
+
+mod floor {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+
+    /// A frame at the start of `buf`: (first byte, payload length, head
+    /// length with the mask), once the head is complete.
+    fn head(buf: &[u8]) -> Option<(u8, usize, usize)> {
+        let (&first, &second) = (buf.first()?, buf.get(1)?);
+        let (len, at) = match second & 0x7f {
+            126 => (u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?) as usize, 4),
+            127 => (u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?) as usize, 10),
+            n => (n as usize, 2),
+        };
+        (buf.len() >= at + 4).then_some((first, len, at + 4))
+    }
+
+    async fn handle(mut stream: tokio::net::TcpStream) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        let end = loop {
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Ok(());
+            }
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break end + 4;
+            }
+        };
+        let request = String::from_utf8_lossy(&buf[..end]).into_owned();
+        let key = request
+            .lines()
+            .find_map(|line| line.split_once(':').filter(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-key")))
+            .map(|(_, value)| value.trim().to_owned())
+            .unwrap_or_default();
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+            derive_accept_key(key.as_bytes())
+        );
+        stream.write_all(response.as_bytes()).await?;
+        buf.drain(..end);
+        let mut out = Vec::with_capacity(64 * 1024);
+        loop {
+            let mut at = 0;
+            while let Some((first, len, head_len)) = head(&buf[at..]) {
+                if buf.len() - at < head_len + len {
+                    break;
+                }
+                if first & 0x0f == 8 {
+                    return Ok(());
+                }
+                let mask: [u8; 4] = buf[at + head_len - 4..at + head_len].try_into().unwrap_or_default();
+                let payload = &mut buf[at + head_len..at + head_len + len];
+                for (i, byte) in payload.iter_mut().enumerate() {
+                    *byte ^= mask[i & 3];
+                }
+                out.push(first);
+                match len {
+                    0..=125 => out.push(len as u8),
+                    126..=0xffff => {
+                        out.push(126);
+                        out.extend_from_slice(&(len as u16).to_be_bytes());
+                    }
+                    _ => {
+                        out.push(127);
+                        out.extend_from_slice(&(len as u64).to_be_bytes());
+                    }
+                }
+                out.extend_from_slice(payload);
+                at += head_len + len;
+            }
+            buf.drain(..at);
+            if !out.is_empty() {
+                stream.write_all(&out).await?;
+                out.clear();
+            }
+            buf.reserve(16 * 1024);
+            if stream.read_buf(&mut buf).await? == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    pub(super) async fn serve(addr: &str) -> BoxResult {
+        let listener = TcpListener::bind(addr).await?;
+        announce(listener.local_addr()?);
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                // Unconstrained, as the fastwebsockets server runs.
+                let _ = tokio::task::unconstrained(handle(stream)).await;
             });
         }
     }

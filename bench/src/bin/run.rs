@@ -352,6 +352,7 @@ fn load_matrix(args: &Args) {
 
     let idx = |name: &str| impls.iter().position(|i| i == name);
     let (nr, fws, tung) = (idx("nextrush"), idx("fastwebsockets"), idx("tungstenite"));
+    let floor = idx("floor");
     let mut md = String::new();
     let _ = writeln!(md, "# Echo load benchmark{}\n", if quick { " (quick subset)" } else { "" });
     md.push_str(&notes);
@@ -390,6 +391,10 @@ fn load_matrix(args: &Args) {
         header.push_str(" CPU/msg nr÷tung |");
         rule.push_str("---:|");
     }
+    if floor.is_some() && fws.is_some() {
+        header.push_str(" CPU/msg floor÷fws |");
+        rule.push_str("---:|");
+    }
     let _ = writeln!(md, "{header}\n{rule}");
     let cpm = |ms: &[Option<Agg>], i: Option<usize>| i.and_then(|i| ms[i]).map(|m| 1.0 / m.per_cpu);
     for (cell, ms) in &rows {
@@ -408,6 +413,9 @@ fn load_matrix(args: &Args) {
         }
         if nr.is_some() && tung.is_some() {
             let _ = write!(row, " {} |", ratio(cpm(ms, nr), cpm(ms, tung)));
+        }
+        if floor.is_some() && fws.is_some() {
+            let _ = write!(row, " {} |", ratio(cpm(ms, floor), cpm(ms, fws)));
         }
         let _ = writeln!(md, "{row}");
     }
