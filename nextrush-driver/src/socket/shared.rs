@@ -39,40 +39,45 @@ pub(crate) type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 
 /// Per-socket counters (see [`super::Metadata`]).
 #[derive(Clone, Debug)]
+#[repr(C)] // `connected_at` last: a message does not touch it.
 pub(crate) struct Counters {
-    pub(crate) connected_at: SystemTime,
     pub(crate) traffic: Traffic,
     pub(crate) last_activity: Instant,
+    pub(crate) connected_at: SystemTime,
 }
 
 /// The state behind a socket.
+///
+/// In this order: the fields a message touches first, the connection, then
+/// the rest, so that a message brings in as few cache lines as it can.
+#[repr(C)]
 pub(crate) struct Shared {
-    pub(crate) conn: Connection,
     /// Events not yet taken by `recv`.
     pub(crate) incoming: VecDeque<Event>,
     /// Payload bytes of the messages in `incoming`.
     pub(crate) incoming_bytes: usize,
-    /// Set once the protocol reported the end.
-    pub(crate) closed: Option<CloseReason>,
+    /// Bytes taken from the connection that the driver has not written yet.
+    pub(crate) unflushed: usize,
+    pub(crate) recv_waker: Option<Waker>,
+    pub(crate) driver_waker: Option<Waker>,
+    /// Tasks waiting for queue space, a flush or the close.
+    pub(crate) waiters: Vec<Waker>,
+    pub(crate) counters: Counters,
+    pub(crate) outbound: Outbound,
+    /// `recv` is waiting on `recv_waker` (kept after a wake, so that waiting
+    /// again does not clone it).
+    pub(crate) recv_waiting: bool,
+    /// The driver stopped reading because `incoming` is full; `recv` wakes it.
+    pub(crate) read_paused: bool,
     /// The driver has finished: the transport is shut down.
     pub(crate) finished: bool,
     /// Drop the connection now, without waiting (shutdown timeout).
     pub(crate) abort: bool,
-    /// The driver stopped reading because `incoming` is full; `recv` wakes it.
-    pub(crate) read_paused: bool,
-    /// Bytes taken from the connection that the driver has not written yet.
-    pub(crate) unflushed: usize,
+    /// Set once the protocol reported the end.
+    pub(crate) closed: Option<CloseReason>,
+    pub(crate) conn: Connection,
     /// Live user handles (socket or halves); at zero an open socket closes.
     pub(crate) handles: usize,
-    pub(crate) recv_waker: Option<Waker>,
-    /// `recv` is waiting on `recv_waker` (kept after a wake, so that waiting
-    /// again does not clone it).
-    pub(crate) recv_waiting: bool,
-    /// Tasks waiting for queue space, a flush or the close.
-    pub(crate) waiters: Vec<Waker>,
-    pub(crate) driver_waker: Option<Waker>,
-    pub(crate) outbound: Outbound,
-    pub(crate) counters: Counters,
     pub(crate) stats: Arc<Stats>,
     /// This connection's entry among the stats' live ones (0 once retired).
     stats_id: u64,

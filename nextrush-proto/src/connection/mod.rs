@@ -110,26 +110,27 @@ struct Heartbeat {
 
 /// A WebSocket connection in either role. See the [module docs](self) for
 /// the run loop.
+#[repr(C)] // In this order: what a message touches first, the rest after (fewer cache lines per message).
 pub struct Connection {
-    role: Role,
-    /// Shared: the connections of one server or client usually have the
-    /// same configuration, and one copy stays in cache for all of them.
-    config: Arc<Config>,
     reader: Reader,
-    outbox: Outbox,
-    /// Boxed: most connections never compress, and idle ones should be small.
-    deflate: Option<Box<Deflater>>,
-    entropy: Option<Box<dyn Entropy>>,
-    /// The kind of the fragmented message being sent, if any.
-    sending: Option<MessageKind>,
-    state: ReadyState,
-    close_deadline: Option<Instant>,
-    heartbeat: Heartbeat,
-    rate: RateWindow,
     events: VecDeque<Event>,
     /// `poll_timeout`'s answer, worked out after every input or command
     /// that can change it: drivers ask several times per message.
     timeout: Option<Instant>,
+    heartbeat: Heartbeat,
+    close_deadline: Option<Instant>,
+    /// Shared: the connections of one server or client usually have the
+    /// same configuration, and one copy stays in cache for all of them.
+    config: Arc<Config>,
+    /// Boxed: most connections never compress, and idle ones should be small.
+    deflate: Option<Box<Deflater>>,
+    outbox: Outbox,
+    role: Role,
+    state: ReadyState,
+    /// The kind of the fragmented message being sent, if any.
+    sending: Option<MessageKind>,
+    entropy: Option<Box<dyn Entropy>>,
+    rate: RateWindow,
 }
 
 impl std::fmt::Debug for Connection {
