@@ -45,46 +45,55 @@ pub(crate) struct Outcome {
 }
 
 /// Drives one connection until it is closed and its transport shut down.
+#[repr(C)] // As `Core`: what every round touches first.
 pub(crate) struct Driver<R: Runtime, T: Transport> {
     shared: Arc<Mutex<Shared>>,
-    /// The waker given to the transport and the timer, which notes that
-    /// they fired before waking the task (whose waker it holds, the one the
-    /// handles wake too). Beside the core, so the rounds borrow it.
+    /// With [`Self::poll_at`]: the waker given to the transport and the
+    /// timer, which notes that they fired before waking the task (whose
+    /// waker it holds, the one the handles wake too). Beside the core, so
+    /// the rounds borrow it.
     io_wake: Option<(Arc<IoWake>, Waker)>,
+    /// With [`Self::poll_woken`]: the caller's waker, given to the
+    /// transport and the timer as it is.
+    waker: Option<Waker>,
     core: Core<R, T>,
 }
 
 /// Everything but the shared state, which the rounds borrow beside it.
+///
+/// In this order: what every round touches first, what only the end of the
+/// connection needs last (fewer cache lines per message).
+#[repr(C)]
 struct Core<R: Runtime, T: Transport> {
-    rt: R,
     io: T,
-    timer: R::Timer,
-    role: Role,
     /// Output the transport has not taken all of yet (empty when idle).
     write_buf: Transmit,
+    timer: R::Timer,
+    /// The socket's queue in the rooms hub, drained into the connection.
+    room: Option<MemberDrain>,
+    role: Role,
     /// Written bytes wait for a flush: the last one did not finish (TLS
     /// holding records the socket did not take), or the write ended with
     /// `Pending` and the flush waits for a round whose writes go through.
     flush_pending: bool,
     read_eof: bool,
-    /// For a client after a clean close: wait this long for the server's FIN.
-    linger_until: Option<Instant>,
-    /// Once the protocol has ended: give up on writing what is left after
-    /// this (`close_timeout` later). A peer that stopped reading must not
-    /// hold the connection, its slot and its queue forever.
-    flush_until: Option<Instant>,
-    /// `flush_until` passed with output still unwritten.
-    flush_expired: bool,
-    outcome: Option<Outcome>,
-    done: bool,
-    /// The socket's queue in the rooms hub, drained into the connection.
-    room: Option<MemberDrain>,
     /// The last read ended with `Pending` and the transport has not woken
     /// us since: reading again now would only find nothing.
     read_parked: bool,
     /// The connection may hold events not handed out yet: it was fed bytes
     /// read with the handshake before the driver started.
     events_waiting: bool,
+    /// `flush_until` passed with output still unwritten.
+    flush_expired: bool,
+    done: bool,
+    /// For a client after a clean close: wait this long for the server's FIN.
+    linger_until: Option<Instant>,
+    /// Once the protocol has ended: give up on writing what is left after
+    /// this (`close_timeout` later). A peer that stopped reading must not
+    /// hold the connection, its slot and its queue forever.
+    flush_until: Option<Instant>,
+    outcome: Option<Outcome>,
+    rt: R,
 }
 
 /// The transport's and the timer's waker: records that one of them fired,
@@ -135,7 +144,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             read_parked: false,
             events_waiting: true,
         };
-        Self { shared, io_wake: None, core }
+        Self { shared, io_wake: None, waker: None, core }
     }
 
     /// Drains this socket's rooms queue too.
@@ -164,12 +173,52 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             Some(pair) if pair.0.task.will_wake(cx.waker()) => pair,
             slot => slot.insert(self.core.new_io_waker(&self.shared, cx)),
         };
-        let ran = self.core.run_steps(&self.shared, io_wake, &mut Context::from_waker(io_waker), now);
+        let ran = self.core.run_steps(&self.shared, Fired::Flag(io_wake), &mut Context::from_waker(io_waker), now);
         // `None`: the budget ran out with work left; come back after others.
         ran.unwrap_or_else(|| {
             cx.waker().wake_by_ref();
             Poll::Pending
         })
+    }
+
+    /// As [`Self::poll_at`], for a caller that tells wakes from outside its
+    /// task (the transport, the timer, a handle elsewhere) apart from its
+    /// own: `woken` says whether one came since the last poll. `cx`'s waker
+    /// goes to the transport and the timer as it is, with no waker of the
+    /// driver's own around it (one allocation and a hop less per wake).
+    pub(crate) fn poll_woken(&mut self, cx: &mut Context<'_>, now: Instant, woken: bool) -> Poll<()> {
+        if self.core.done {
+            return Poll::Ready(());
+        }
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            lock(&self.shared).driver_waker = Some(cx.waker().clone());
+            // The transport holds another waker: read again to hand it this one.
+            self.core.read_parked = false;
+            self.waker = Some(cx.waker().clone());
+        }
+        let ran = self.core.run_steps(&self.shared, Fired::Told(woken), cx, now);
+        ran.unwrap_or_else(|| {
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+    }
+}
+
+/// Whether the transport or the timer may have fired since the driver last
+/// looked (so that a parked read is worth trying again).
+enum Fired<'a> {
+    /// The driver's own waker records it.
+    Flag(&'a IoWake),
+    /// The caller said so: true at most once.
+    Told(bool),
+}
+
+impl Fired<'_> {
+    fn take(&mut self) -> bool {
+        match self {
+            Self::Flag(io_wake) => io_wake.take_fired(),
+            Self::Told(woken) => std::mem::take(woken),
+        }
     }
 }
 
@@ -376,7 +425,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     /// The round asks for another only when one could do more without being
     /// woken: every source it leaves has its waker registered (a read or
     /// write that returned `Pending`, the timer at the current deadline).
-    fn step(&mut self, shared: &Mutex<Shared>, io_wake: &IoWake, cx: &mut Context<'_>, now: Instant) -> Step {
+    fn step(&mut self, shared: &Mutex<Shared>, fired: &mut Fired<'_>, cx: &mut Context<'_>, now: Instant) -> Step {
         let (try_read, partial, deadline, finished) = {
             let mut s = lock(shared);
             if let Some(room) = &mut self.room {
@@ -388,7 +437,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             let max_bytes = s.conn.config().max_message_size.max(MIN_PENDING_BYTES);
             let can_read = s.incoming.len() < MAX_PENDING_EVENTS && s.incoming_bytes < max_bytes;
             s.read_paused = !can_read;
-            let try_read = can_read && !self.read_eof && (!self.read_parked || io_wake.take_fired());
+            let try_read = can_read && !self.read_eof && (!self.read_parked || fired.take());
             // A frame cut by the last read: read the rest straight after it.
             let partial = if try_read { s.conn.take_partial_input() } else { None };
             (try_read, partial, deadline, self.finished(&s))
@@ -584,12 +633,12 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     fn run_steps(
         &mut self,
         shared: &Mutex<Shared>,
-        io_wake: &IoWake,
+        mut fired: Fired<'_>,
         io_cx: &mut Context<'_>,
         now: Instant,
     ) -> Option<Poll<()>> {
         for _ in 0..BUDGET {
-            let step = self.step(shared, io_wake, io_cx, now);
+            let step = self.step(shared, &mut fired, io_cx, now);
             if step.finished {
                 return Some(self.finish(shared, io_cx));
             }

@@ -75,7 +75,10 @@ pub(super) async fn serve_connection<R: Runtime, T: Transport>(
 }
 
 /// A connection's task until it ends, then the bookkeeping.
+#[repr(C)] // What every poll touches first (see `ConnectionTask`).
 struct Running<R: Runtime, T: Transport> {
+    /// Entered for every poll, the bookkeeping at the end included.
+    span: tracing::Span,
     task: ConnectionTask<R, T>,
     app: App<R>,
     id: u64,
@@ -85,7 +88,7 @@ struct Running<R: Runtime, T: Transport> {
 
 impl<R: Runtime, T: Transport> Running<R, T> {
     fn new(app: &App<R>, open: Open<R, T>) -> Self {
-        Self { task: open.task, app: app.clone(), id: open.id, slot: Some(open.slot) }
+        Self { task: open.task, span: open.span, app: app.clone(), id: open.id, slot: Some(open.slot) }
     }
 }
 
@@ -94,6 +97,7 @@ impl<R: Runtime, T: Transport> Future for Running<R, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        let _entered = this.span.enter();
         let (reason, handler_error) = std::task::ready!(Pin::new(&mut this.task).poll(cx));
         if let Some(slot) = this.slot.take() {
             close_connection(&this.app, this.id, slot, &reason, handler_error);
@@ -281,6 +285,7 @@ pub(super) async fn run<R: Runtime, T: Transport>(
 /// A connection that is ready to run.
 struct Open<R: Runtime, T: Transport> {
     task: ConnectionTask<R, T>,
+    span: tracing::Span,
     id: u64,
     slot: Slot,
 }
@@ -337,8 +342,8 @@ fn open_connection<R: Runtime, T: Transport>(
     let wake = Arc::clone(&room.wake);
     let driver = Driver::new(rt, io, shared, Role::Server).with_room(room);
     drop(entered);
-    let task = ConnectionTask::new(driver, handler, span.clone(), wake);
-    Some(Open { task, id, slot: admitted.slot })
+    let task = ConnectionTask::new(driver, handler, wake);
+    Some(Open { task, span, id, slot: admitted.slot })
 }
 
 /// Bookkeeping once a connection is over: counters, events.

@@ -44,6 +44,10 @@ const HANDLER: u8 = 2;
 /// The rooms queue went from empty to non-empty (or disconnected).
 const ROOM: u8 = 4;
 const PARTS: u8 = DRIVER | HANDLER;
+/// Only in what [`TaskWake::take_parts`] returns: the driver was woken from
+/// outside the task's poll (its transport or timer among the possible
+/// wakers), not only by the handler.
+const OUTSIDE: u8 = 8;
 
 thread_local! {
     /// The connection task this thread is polling (its `TaskWake`'s address)
@@ -111,7 +115,8 @@ impl TaskWake {
     }
 
     /// Takes the driver and handler flags, local and shared (the rooms flag
-    /// stays for the driver to clear when it looks at the queue).
+    /// stays for the driver to clear when it looks at the queue), with
+    /// [`OUTSIDE`] if the driver's came from the shared word.
     fn take_parts(&self) -> u8 {
         let local = POLLING.with(|polling| {
             let (task, parts) = polling.get();
@@ -125,7 +130,8 @@ impl TaskWake {
         } else {
             0
         };
-        local | remote
+        let outside = if remote & DRIVER != 0 { OUTSIDE } else { 0 };
+        local | remote | outside
     }
 }
 
@@ -152,8 +158,9 @@ impl Drop for PollingGuard {
     }
 }
 
-/// The driver's waker (also woken by the rooms queue and the socket's
-/// handles when they queue output).
+/// The driver's waker: its transport's and its timer's too (so a wake from
+/// outside the task's poll may mean input: [`OUTSIDE`]), woken also by the
+/// rooms queue and the socket's handles when they queue output.
 impl Wake for TaskWake {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
@@ -177,23 +184,25 @@ impl Wake for HandlerWake {
     }
 }
 
+/// In this order: what every poll touches first, what only the end needs
+/// last, so that a message brings in as few cache lines as it can.
+#[repr(C)]
 pub(super) struct ConnectionTask<R: Runtime, T: Transport> {
-    driver: Option<Driver<R, T>>,
-    handler: Option<HandlerFuture>,
-    reason: Option<CloseReason>,
-    handler_error: Option<String>,
-    span: tracing::Span,
     wake: Arc<TaskWake>,
-    driver_waker: Waker,
-    handler_waker: Waker,
     /// The runtime waker last stored in `wake.outer`, to compare against
     /// without the lock.
     outer: Option<Waker>,
+    driver_waker: Waker,
+    handler_waker: Waker,
+    handler: Option<HandlerFuture>,
+    driver: Option<Driver<R, T>>,
+    reason: Option<CloseReason>,
+    handler_error: Option<String>,
 }
 
 impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
     /// `wake` is the one the connection's rooms queue notifies.
-    pub(super) fn new(driver: Driver<R, T>, handler: HandlerFuture, span: tracing::Span, wake: Arc<TaskWake>) -> Self {
+    pub(super) fn new(driver: Driver<R, T>, handler: HandlerFuture, wake: Arc<TaskWake>) -> Self {
         wake.state.fetch_or(DRIVER | HANDLER, Ordering::AcqRel);
         let driver_waker = Waker::from(Arc::clone(&wake));
         let handler_waker = Waker::from(Arc::new(HandlerWake(Arc::clone(&wake))));
@@ -202,7 +211,6 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
             handler: Some(handler),
             reason: None,
             handler_error: None,
-            span,
             wake,
             driver_waker,
             handler_waker,
@@ -236,13 +244,14 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
     }
 
     /// Polls the driver; `now` is read on the first call of a task poll.
-    fn poll_driver(&mut self, now: &mut Option<Instant>) {
+    /// `woken`: from outside the task (see [`OUTSIDE`]).
+    fn poll_driver(&mut self, now: &mut Option<Instant>, woken: bool) {
         let Some(driver) = self.driver.as_mut() else {
             return;
         };
         let now = *now.get_or_insert_with(|| driver.now());
         let mut cx = Context::from_waker(&self.driver_waker);
-        if driver.poll_at(&mut cx, now).is_ready() {
+        if driver.poll_woken(&mut cx, now, woken).is_ready() {
             self.reason = driver.outcome().map(|o| o.reason.clone());
             self.driver = None;
             // The handler may be waiting on `recv`: it was woken; poll it.
@@ -261,7 +270,7 @@ impl<R: Runtime, T: Transport> ConnectionTask<R, T> {
                 return false;
             }
             if parts & DRIVER != 0 {
-                self.poll_driver(&mut now);
+                self.poll_driver(&mut now, parts & OUTSIDE != 0);
             }
             if parts & HANDLER != 0 {
                 self.poll_handler();
@@ -276,10 +285,6 @@ impl<R: Runtime, T: Transport> Future for ConnectionTask<R, T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        // Moved out for the poll rather than cloned: with a subscriber, a
-        // clone is a reference count taken and dropped every poll.
-        let span = std::mem::replace(&mut this.span, tracing::Span::none());
-        let entered = span.enter();
         if !this.outer.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             *this.wake.outer.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cx.waker().clone());
             this.outer = Some(cx.waker().clone());
@@ -287,8 +292,6 @@ impl<R: Runtime, T: Transport> Future for ConnectionTask<R, T> {
         let polling = PollingGuard::enter(&this.wake);
         let busy = this.run_rounds();
         let left = polling.leave();
-        drop(entered);
-        this.span = span;
         if this.driver.is_none() && this.handler.is_none() {
             let reason = this.reason.take().unwrap_or(CloseReason::Eof);
             return Poll::Ready((reason, this.handler_error.take()));
@@ -359,7 +362,7 @@ mod tests {
         wake.wake_part(DRIVER);
         assert_eq!(runtime.0.load(Ordering::SeqCst), 2, "this thread polls another task");
         assert_eq!(polling.leave(), 0);
-        assert_eq!(wake.take_parts(), DRIVER | HANDLER, "both in the shared word");
+        assert_eq!(wake.take_parts(), DRIVER | HANDLER | OUTSIDE, "both in the shared word, the driver's from outside");
         assert_eq!(other_runtime.0.load(Ordering::SeqCst), 0);
     }
 
