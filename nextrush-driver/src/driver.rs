@@ -68,7 +68,7 @@ struct Core<R: Runtime, T: Transport> {
     io: T,
     /// Output the transport has not taken all of yet (empty when idle).
     write_buf: Transmit,
-    timer: R::Timer,
+    timer: DeadlineTimer<R::Timer>,
     /// The socket's queue in the rooms hub, drained into the connection.
     room: Option<MemberDrain>,
     role: Role,
@@ -126,7 +126,7 @@ impl Wake for IoWake {
 
 impl<R: Runtime, T: Transport> Driver<R, T> {
     pub(crate) fn new(rt: R, io: T, shared: Arc<Mutex<Shared>>, role: Role) -> Self {
-        let timer = rt.timer();
+        let timer = DeadlineTimer::new(rt.timer());
         let core = Core {
             rt,
             io,
@@ -192,8 +192,10 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
         }
         if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             lock(&self.shared).driver_waker = Some(cx.waker().clone());
-            // The transport holds another waker: read again to hand it this one.
+            // The transport and the timer hold another waker: read again and
+            // poll the timer to hand them this one.
             self.core.read_parked = false;
+            self.core.timer.forget();
             self.waker = Some(cx.waker().clone());
         }
         let ran = self.core.run_steps(&self.shared, Fired::Told(woken), cx, now);
@@ -412,8 +414,10 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         lock(shared).driver_waker = Some(cx.waker().clone());
         let io_wake = Arc::new(IoWake { fired: AtomicBool::new(false), task: cx.waker().clone() });
         let io_waker = Waker::from(Arc::clone(&io_wake));
-        // The transport holds the old waker: read again to hand it the new one.
+        // The transport and the timer hold the old waker: read again and poll
+        // the timer to hand them the new one.
         self.read_parked = false;
+        self.timer.forget();
         (io_wake, io_waker)
     }
 
@@ -452,8 +456,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         if try_read {
             self.read_parked = matches!(read, Read::Nothing | Read::Data { more: false, .. });
         }
-        // Compare with the clock, not just the timer's word (it may fire early).
-        let due = deadline.filter(|&d| now >= d || self.timer.poll_at(cx, d).is_ready());
+        let due = deadline.filter(|&d| self.timer.due(cx, now, d));
         if matches!(write, Ok(0)) && matches!(read, Read::Nothing) && due.is_none() && !self.events_waiting {
             // Nothing moved: the state is as the first look found it, and
             // everything this round left has its waker.
@@ -518,11 +521,9 @@ impl<R: Runtime, T: Transport> Core<R, T> {
                 s.wake_reader();
             }
             // The input may have moved the deadline (a close began, a ping
-            // went out): the timer must know before this round ends. A later
-            // keep-alive deadline needs nothing (the timer moves once it
-            // fires early).
+            // went out): the timer must know before this round ends.
             let moved = self.deadline(&s).filter(|&d| Some(d) != deadline);
-            again |= moved.is_some_and(|d| now >= d || self.timer.poll_at(cx, d).is_ready());
+            again |= moved.is_some_and(|d| self.timer.due(cx, now, d));
         }
         // Output appeared (a pong, a close reply, room traffic left queued
         // while the connection was full) with the transport free to take it.
@@ -574,6 +575,48 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         }
         wake_all(waiters);
         Poll::Ready(())
+    }
+}
+
+/// The runtime's timer, polled only when that can change something.
+///
+/// Once polled for a deadline it wakes the task then, and the driver looks
+/// at the clock again. So a later deadline (the keep-alive one moves with
+/// every message) needs no poll until the moment it is armed for has come:
+/// it fires there, early, and is polled again for the deadline of the time.
+/// A poll of the runtime's timer costs a trip through its waker
+/// registration, which would otherwise be paid several times per message.
+struct DeadlineTimer<Tm> {
+    timer: Tm,
+    /// The deadline the timer was last left pending for, with the waker it
+    /// holds now.
+    armed: Option<Instant>,
+}
+
+impl<Tm: Timer> DeadlineTimer<Tm> {
+    fn new(timer: Tm) -> Self {
+        Self { timer, armed: None }
+    }
+
+    /// Whether `deadline` has come: by the clock (the timer may fire early,
+    /// or late), or by the timer, which is left armed for it otherwise.
+    fn due(&mut self, cx: &mut Context<'_>, now: Instant, deadline: Instant) -> bool {
+        if now >= deadline {
+            return true;
+        }
+        // Armed for a moment that has not come and is not later: it wakes
+        // the task first.
+        if self.armed.is_some_and(|armed| now < armed && armed <= deadline) {
+            return false;
+        }
+        let due = self.timer.poll_at(cx, deadline).is_ready();
+        self.armed = (!due).then_some(deadline);
+        due
+    }
+
+    /// The task's waker changed: the timer must be polled again to get it.
+    fn forget(&mut self) {
+        self.armed = None;
     }
 }
 
@@ -647,5 +690,88 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A timer that records the deadlines it is polled for and fires at
+    /// `fires_at` (by the time the test says it is).
+    #[derive(Default)]
+    struct RecordingTimer {
+        polled_for: Vec<Instant>,
+        now: Option<Instant>,
+    }
+
+    impl Timer for RecordingTimer {
+        fn poll_at(&mut self, _cx: &mut Context<'_>, deadline: Instant) -> Poll<()> {
+            self.polled_for.push(deadline);
+            if self.now.is_some_and(|now| now >= deadline) { Poll::Ready(()) } else { Poll::Pending }
+        }
+    }
+
+    fn check(timer: &mut DeadlineTimer<RecordingTimer>, now: Instant, deadline: Instant) -> bool {
+        timer.timer.now = Some(now);
+        timer.due(&mut Context::from_waker(Waker::noop()), now, deadline)
+    }
+
+    #[test]
+    fn a_deadline_that_moves_later_is_not_polled_for_until_the_armed_one_comes() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut timer = DeadlineTimer::new(RecordingTimer::default());
+        assert!(!check(&mut timer, start, at(1000)));
+        // Keep-alive: every message moves the deadline later.
+        assert!(!check(&mut timer, at(10), at(1010)));
+        assert!(!check(&mut timer, at(20), at(1020)));
+        assert!(!check(&mut timer, at(20), at(1020)), "the same deadline again");
+        assert_eq!(timer.timer.polled_for, [at(1000)], "armed once, for the first");
+        // The armed moment comes (the timer fired, early for the deadline
+        // of the time): polled again, for that one.
+        assert!(!check(&mut timer, at(1000), at(1020)));
+        assert_eq!(timer.timer.polled_for, [at(1000), at(1020)]);
+        assert!(check(&mut timer, at(1020), at(1020)), "due by the clock");
+        assert_eq!(timer.timer.polled_for.len(), 2, "without a poll");
+    }
+
+    #[test]
+    fn an_earlier_deadline_is_polled_for_at_once() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut timer = DeadlineTimer::new(RecordingTimer::default());
+        assert!(!check(&mut timer, start, at(30_000)));
+        // A close began: its deadline is earlier than the keep-alive one.
+        assert!(!check(&mut timer, at(5), at(1005)));
+        assert_eq!(timer.timer.polled_for, [at(30_000), at(1005)]);
+        // Later again (the close deadline gone): armed at 1005, no poll.
+        assert!(!check(&mut timer, at(6), at(30_006)));
+        assert_eq!(timer.timer.polled_for.len(), 2);
+    }
+
+    #[test]
+    fn a_new_waker_makes_the_next_check_poll() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut timer = DeadlineTimer::new(RecordingTimer::default());
+        assert!(!check(&mut timer, start, at(1000)));
+        timer.forget();
+        assert!(!check(&mut timer, at(1), at(1000)));
+        assert_eq!(timer.timer.polled_for, [at(1000), at(1000)], "the timer must hold the new waker");
+    }
+
+    #[test]
+    fn a_timer_that_fires_is_not_taken_as_still_armed() {
+        let start = Instant::now();
+        let at = |ms| start + Duration::from_millis(ms);
+        let mut timer = DeadlineTimer::new(RecordingTimer::default());
+        // The runtime's timer says due (its clock is a little ahead).
+        timer.timer.now = Some(at(1000));
+        assert!(timer.due(&mut Context::from_waker(Waker::noop()), at(999), at(1000)));
+        assert!(!check(&mut timer, at(999), at(2000)), "polled for the next deadline");
+        assert_eq!(timer.timer.polled_for, [at(1000), at(2000)]);
     }
 }

@@ -65,6 +65,11 @@ pub trait Runtime: Clone + Default + Send + Sync + Unpin + 'static {
 pub trait Timer: Send + Unpin + 'static {
     /// Polls for `deadline`, re-arming the timer first if the deadline
     /// changed since the last call.
+    ///
+    /// It must not wake the task before the deadline it was last left
+    /// pending for, by the runtime's clock ([`Runtime::now`]): the driver
+    /// does not poll it again for a later deadline until that moment has
+    /// come.
     fn poll_at(&mut self, cx: &mut Context<'_>, deadline: Instant) -> Poll<()>;
 }
 
