@@ -699,8 +699,8 @@ mod tests {
 
     use super::*;
 
-    /// A timer that records the deadlines it is polled for and fires at
-    /// `fires_at` (by the time the test says it is).
+    /// A timer that records the deadlines it is polled for and is ready
+    /// once `now` (the time the test says it is) has reached the deadline.
     #[derive(Default)]
     struct RecordingTimer {
         polled_for: Vec<Instant>,
@@ -714,6 +714,12 @@ mod tests {
         }
     }
 
+    /// A fresh timer, and `at(ms)`: `ms` after the test's start.
+    fn fresh() -> (DeadlineTimer<RecordingTimer>, impl Fn(u64) -> Instant) {
+        let start = Instant::now();
+        (DeadlineTimer::new(RecordingTimer::default()), move |ms| start + Duration::from_millis(ms))
+    }
+
     fn check(timer: &mut DeadlineTimer<RecordingTimer>, now: Instant, deadline: Instant) -> bool {
         timer.timer.now = Some(now);
         timer.due(&mut Context::from_waker(Waker::noop()), now, deadline)
@@ -721,10 +727,8 @@ mod tests {
 
     #[test]
     fn a_deadline_that_moves_later_is_not_polled_for_until_the_armed_one_comes() {
-        let start = Instant::now();
-        let at = |ms| start + Duration::from_millis(ms);
-        let mut timer = DeadlineTimer::new(RecordingTimer::default());
-        assert!(!check(&mut timer, start, at(1000)));
+        let (mut timer, at) = fresh();
+        assert!(!check(&mut timer, at(0), at(1000)));
         // Keep-alive: every message moves the deadline later.
         assert!(!check(&mut timer, at(10), at(1010)));
         assert!(!check(&mut timer, at(20), at(1020)));
@@ -740,10 +744,8 @@ mod tests {
 
     #[test]
     fn an_earlier_deadline_is_polled_for_at_once() {
-        let start = Instant::now();
-        let at = |ms| start + Duration::from_millis(ms);
-        let mut timer = DeadlineTimer::new(RecordingTimer::default());
-        assert!(!check(&mut timer, start, at(30_000)));
+        let (mut timer, at) = fresh();
+        assert!(!check(&mut timer, at(0), at(30_000)));
         // A close began: its deadline is earlier than the keep-alive one.
         assert!(!check(&mut timer, at(5), at(1005)));
         assert_eq!(timer.timer.polled_for, [at(30_000), at(1005)]);
@@ -754,10 +756,8 @@ mod tests {
 
     #[test]
     fn a_new_waker_makes_the_next_check_poll() {
-        let start = Instant::now();
-        let at = |ms| start + Duration::from_millis(ms);
-        let mut timer = DeadlineTimer::new(RecordingTimer::default());
-        assert!(!check(&mut timer, start, at(1000)));
+        let (mut timer, at) = fresh();
+        assert!(!check(&mut timer, at(0), at(1000)));
         timer.forget();
         assert!(!check(&mut timer, at(1), at(1000)));
         assert_eq!(timer.timer.polled_for, [at(1000), at(1000)], "the timer must hold the new waker");
@@ -765,9 +765,7 @@ mod tests {
 
     #[test]
     fn a_timer_that_fires_is_not_taken_as_still_armed() {
-        let start = Instant::now();
-        let at = |ms| start + Duration::from_millis(ms);
-        let mut timer = DeadlineTimer::new(RecordingTimer::default());
+        let (mut timer, at) = fresh();
         // The runtime's timer says due (its clock is a little ahead).
         timer.timer.now = Some(at(1000));
         assert!(timer.due(&mut Context::from_waker(Waker::noop()), at(999), at(1000)));
