@@ -191,11 +191,7 @@ impl<R: Runtime, T: Transport> Driver<R, T> {
             return Poll::Ready(());
         }
         if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            lock(&self.shared).driver_waker = Some(cx.waker().clone());
-            // The transport and the timer hold another waker: read again and
-            // poll the timer to hand them this one.
-            self.core.read_parked = false;
-            self.core.timer.forget();
+            self.core.waker_changed(&self.shared, cx.waker());
             self.waker = Some(cx.waker().clone());
         }
         let ran = self.core.run_steps(&self.shared, Fired::Told(woken), cx, now);
@@ -411,14 +407,19 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     /// A transport and timer waker over `cx`'s, which becomes the one the
     /// handles wake too (the task's waker changed, or this is the first poll).
     fn new_io_waker(&mut self, shared: &Mutex<Shared>, cx: &Context<'_>) -> (Arc<IoWake>, Waker) {
-        lock(shared).driver_waker = Some(cx.waker().clone());
+        self.waker_changed(shared, cx.waker());
         let io_wake = Arc::new(IoWake { fired: AtomicBool::new(false), task: cx.waker().clone() });
         let io_waker = Waker::from(Arc::clone(&io_wake));
-        // The transport and the timer hold the old waker: read again and poll
-        // the timer to hand them the new one.
+        (io_wake, io_waker)
+    }
+
+    /// The task's waker is now `task`: the handles wake it from now on, and
+    /// the transport and the timer, which hold the old one, get it at the
+    /// next read and the next timer poll, which must not be skipped.
+    fn waker_changed(&mut self, shared: &Mutex<Shared>, task: &Waker) {
+        lock(shared).driver_waker = Some(task.clone());
         self.read_parked = false;
         self.timer.forget();
-        (io_wake, io_waker)
     }
 
     /// One round of work: the shared state is locked to take output and
@@ -598,8 +599,9 @@ impl<Tm: Timer> DeadlineTimer<Tm> {
         Self { timer, armed: None }
     }
 
-    /// Whether `deadline` has come: by the clock (the timer may fire early,
-    /// or late), or by the timer, which is left armed for it otherwise.
+    /// Whether `deadline` has come: by the clock, or by the timer, which is
+    /// polled for it unless it is armed for an earlier moment still to come
+    /// (that wakes the task first).
     fn due(&mut self, cx: &mut Context<'_>, now: Instant, deadline: Instant) -> bool {
         if now >= deadline {
             return true;
