@@ -431,92 +431,62 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     /// woken: every source it leaves has its waker registered (a read or
     /// write that returned `Pending`, the timer at the current deadline).
     fn step(&mut self, shared: &Mutex<Shared>, fired: &mut Fired<'_>, cx: &mut Context<'_>, now: Instant) -> Step {
-        let (try_read, partial, deadline, finished) = {
-            let mut s = lock(shared);
-            if let Some(room) = &mut self.room {
-                let moved = room.drain(&mut s.conn, now);
-                s.counters.traffic.messages_out += moved;
-            }
-            self.refill_write_buf(&mut s);
-            let deadline = self.deadline(&s);
-            let max_bytes = s.conn.config().max_message_size.max(MIN_PENDING_BYTES);
-            let can_read = s.incoming.len() < MAX_PENDING_EVENTS && s.incoming_bytes < max_bytes;
-            s.read_paused = !can_read;
-            let try_read = can_read && !self.read_eof && (!self.read_parked || fired.take());
-            // A frame cut by the last read: read the rest straight after it.
-            let partial = if try_read { s.conn.take_partial_input() } else { None };
-            (try_read, partial, deadline, self.finished(&s))
-        };
-
+        let look = self.look(&mut lock(shared), fired, now);
         let write = self.write_out(cx);
-        let read = match partial {
+        let read = match look.partial {
             Some(buf) => self.read_after(cx, buf),
-            None if try_read => self.read_in(cx),
+            None if look.try_read => self.read_in(cx),
             None => Read::Nothing,
         };
-        if try_read {
+        if look.try_read {
             self.read_parked = matches!(read, Read::Nothing | Read::Data { more: false, .. });
         }
-        let due = deadline.filter(|&d| self.timer.due(cx, now, d));
+        let due = look.deadline.filter(|&d| self.timer.due(cx, now, d));
         if matches!(write, Ok(0)) && matches!(read, Read::Nothing) && due.is_none() && !self.events_waiting {
             // Nothing moved: the state is as the first look found it, and
             // everything this round left has its waker.
-            return Step { again: false, finished };
+            return Step { again: false, finished: look.finished };
         }
+        self.apply(shared, Moved { write, read, due }, look.deadline, cx, now)
+    }
 
+    /// The round's first look, under the lock: room traffic moved into the
+    /// connection, its output taken, and whether to read.
+    fn look(&mut self, s: &mut Shared, fired: &mut Fired<'_>, now: Instant) -> Look {
+        if let Some(room) = &mut self.room {
+            let moved = room.drain(&mut s.conn, now);
+            s.counters.traffic.messages_out += moved;
+        }
+        self.refill_write_buf(s);
+        let max_bytes = s.conn.config().max_message_size.max(MIN_PENDING_BYTES);
+        let can_read = s.incoming.len() < MAX_PENDING_EVENTS && s.incoming_bytes < max_bytes;
+        s.read_paused = !can_read;
+        let try_read = can_read && !self.read_eof && (!self.read_parked || fired.take());
+        // A frame cut by the last read: read the rest straight after it.
+        let partial = if try_read { s.conn.take_partial_input() } else { None };
+        Look { try_read, partial, deadline: self.deadline(s), finished: self.finished(s) }
+    }
+
+    /// The round's second look, under the lock, once the transport or the
+    /// timer did something: that goes to the protocol, and the protocol's
+    /// events to the socket's queue. `deadline` is the one the first look
+    /// saw.
+    fn apply(
+        &mut self,
+        shared: &Mutex<Shared>,
+        moved: Moved,
+        deadline: Option<Instant>,
+        cx: &mut Context<'_>,
+        now: Instant,
+    ) -> Step {
         let mut s = lock(shared);
-        let mut again = false;
-        let mut waiters = Vec::new();
-        let mut wrote = false;
-        let mut input = due.is_some() || write.is_err() || std::mem::take(&mut self.events_waiting);
-        match write {
-            Ok(0) => {}
-            Ok(n) => {
-                wrote = true;
-                s.unflushed -= n;
-                s.counters.traffic.bytes_out += n as u64;
-                s.counters.last_activity = now;
-                waiters = s.take_waiters();
-            }
-            Err(error) => {
-                tracing::debug!(%error, "write failed");
-                again = true;
-                self.read_eof = true;
-                self.write_buf = Transmit::default();
-                s.unflushed = 0;
-                s.conn.receive_eof(now);
-            }
+        let mut progress = Progress { input: std::mem::take(&mut self.events_waiting), ..Progress::default() };
+        let mut waiters = self.apply_write(&mut s, moved.write, now, &mut progress);
+        self.apply_read(&mut s, moved.read, now, &mut progress);
+        if let Some(due) = moved.due {
+            self.apply_due(&mut s, due, now, &mut progress);
         }
-        match read {
-            Read::Nothing => {}
-            Read::Eof => {
-                // (A partial frame taken out is dropped: the end discards it.)
-                again = true;
-                input = true;
-                self.read_eof = true;
-                s.conn.receive_eof(now);
-            }
-            Read::Data { bytes, read: 0, .. } => s.conn.restore_partial_input(bytes),
-            Read::Data { bytes, read, more } => {
-                again |= more;
-                input = true;
-                s.counters.traffic.bytes_in += read as u64;
-                s.conn.receive_owned(now, bytes);
-            }
-        }
-        if let Some(deadline) = due {
-            again = true;
-            let now = now.max(deadline);
-            if self.linger_until.is_some_and(|l| now >= l) {
-                self.read_eof = true;
-            }
-            if self.flush_until.is_some_and(|f| now >= f) {
-                tracing::debug!("peer stopped reading; unsent output dropped");
-                self.flush_expired = true;
-            }
-            s.conn.handle_timeout(now);
-        }
-        if input {
+        if progress.input {
             // Only input and timeouts make protocol events.
             if self.deliver_events(&mut s, now, &mut waiters) {
                 s.wake_reader();
@@ -524,17 +494,86 @@ impl<R: Runtime, T: Transport> Core<R, T> {
             // The input may have moved the deadline (a close began, a ping
             // went out): the timer must know before this round ends.
             let moved = self.deadline(&s).filter(|&d| Some(d) != deadline);
-            again |= moved.is_some_and(|d| self.timer.due(cx, now, d));
+            progress.again |= moved.is_some_and(|d| self.timer.due(cx, now, d));
         }
         // Output appeared (a pong, a close reply, room traffic left queued
         // while the connection was full) with the transport free to take it.
         let write_idle = self.write_buf.is_empty();
-        let room_backlog = wrote && self.room.as_ref().is_some_and(MemberDrain::has_work);
-        again |= write_idle && (s.conn.buffered_amount() > 0 || room_backlog);
+        let room_backlog = progress.wrote && self.room.as_ref().is_some_and(MemberDrain::has_work);
+        progress.again |= write_idle && (s.conn.buffered_amount() > 0 || room_backlog);
         let finished = self.finished(&s);
         drop(s);
         wake_all(waiters);
-        Step { again, finished }
+        Step { again: progress.again, finished }
+    }
+
+    /// Counts what the transport took, or ends the connection if it failed.
+    /// Returns the tasks that waited for the write, to wake once the lock is
+    /// released.
+    fn apply_write(
+        &mut self,
+        s: &mut Shared,
+        write: std::io::Result<usize>,
+        now: Instant,
+        progress: &mut Progress,
+    ) -> Vec<Waker> {
+        match write {
+            Ok(0) => {}
+            Ok(n) => {
+                progress.wrote = true;
+                s.unflushed -= n;
+                s.counters.traffic.bytes_out += n as u64;
+                s.counters.last_activity = now;
+                return s.take_waiters();
+            }
+            Err(error) => {
+                tracing::debug!(%error, "write failed");
+                progress.again = true;
+                progress.input = true;
+                self.read_eof = true;
+                self.write_buf = Transmit::default();
+                s.unflushed = 0;
+                s.conn.receive_eof(now);
+            }
+        }
+        Vec::new()
+    }
+
+    /// Feeds what was read to the protocol.
+    fn apply_read(&mut self, s: &mut Shared, read: Read, now: Instant, progress: &mut Progress) {
+        match read {
+            Read::Nothing => {}
+            Read::Eof => {
+                // (A partial frame taken out is dropped: the end discards it.)
+                progress.again = true;
+                progress.input = true;
+                self.read_eof = true;
+                s.conn.receive_eof(now);
+            }
+            Read::Data { bytes, read: 0, .. } => s.conn.restore_partial_input(bytes),
+            Read::Data { bytes, read, more } => {
+                progress.again |= more;
+                progress.input = true;
+                s.counters.traffic.bytes_in += read as u64;
+                s.conn.receive_owned(now, bytes);
+            }
+        }
+    }
+
+    /// Runs the timers due at `deadline` (the clock may read a little
+    /// earlier when the runtime's timer fired).
+    fn apply_due(&mut self, s: &mut Shared, deadline: Instant, now: Instant, progress: &mut Progress) {
+        progress.again = true;
+        progress.input = true;
+        let now = now.max(deadline);
+        if self.linger_until.is_some_and(|l| now >= l) {
+            self.read_eof = true;
+        }
+        if self.flush_until.is_some_and(|f| now >= f) {
+            tracing::debug!("peer stopped reading; unsent output dropped");
+            self.flush_expired = true;
+        }
+        s.conn.handle_timeout(now);
     }
 
     /// Whether the driver is done: aborted, given up on flushing, or closed
@@ -659,6 +698,34 @@ struct Step {
     /// Another round could do more right away.
     again: bool,
     finished: bool,
+}
+
+/// What a round's first look at the shared state found.
+struct Look {
+    try_read: bool,
+    /// A frame the last read cut, to read the rest into.
+    partial: Option<BytesMut>,
+    deadline: Option<Instant>,
+    finished: bool,
+}
+
+/// What the transport and the timer did in a round, outside the lock.
+struct Moved {
+    write: std::io::Result<usize>,
+    read: Read,
+    /// The deadline that came.
+    due: Option<Instant>,
+}
+
+/// What a round's second look has done so far.
+#[derive(Default)]
+struct Progress {
+    /// Another round could do more right away.
+    again: bool,
+    /// The protocol got input or ran its timers: it may have events.
+    input: bool,
+    /// Bytes went out.
+    wrote: bool,
 }
 
 impl<R: Runtime, T: Transport> Future for Driver<R, T> {
