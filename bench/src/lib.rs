@@ -1,5 +1,5 @@
 //! Helpers shared by the benchmark binaries: argument parsing, `/proc`
-//! readings, file-descriptor limits.
+//! readings, file-descriptor limits, the servers' runtime and start line.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -62,6 +62,25 @@ impl Args {
 pub fn die(msg: &str) -> ! {
     eprintln!("error: {msg}");
     std::process::exit(2)
+}
+
+/// What a server under test returns: it serves until an error.
+pub type BoxResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Runs a server under test on a tokio current-thread runtime (the one
+/// thread every server is measured on); an error ends the process via `die`.
+pub fn serve_on_current_thread(server: impl Future<Output = BoxResult>) {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    if let Err(e) = rt.block_on(server) {
+        die(&e.to_string());
+    }
+}
+
+/// A server's `listening on ADDR` line, which `run` waits for to learn its port.
+pub fn announce(addr: std::net::SocketAddr) {
+    use std::io::Write;
+    println!("listening on {addr}");
+    std::io::stdout().flush().ok();
 }
 
 /// Raises RLIMIT_NOFILE: to 65536 if allowed (root), else the soft limit to

@@ -15,7 +15,7 @@
 //! and tokio-tungstenite behind `tokio_rustls::TlsAcceptor`, all with the
 //! very same rustls `ServerConfig`.
 
-use nextrush_bench::{Args, die, raise_nofile};
+use nextrush_bench::{Args, BoxResult, announce, die, raise_nofile, serve_on_current_thread};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -35,8 +35,7 @@ fn main() {
         }
         return;
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let result = rt.block_on(async move {
+    serve_on_current_thread(async move {
         let acceptor = tls.then(|| TlsAcceptor::from(nextrush_bench::tls::server()));
         match which.as_str() {
             "nextrush" => nextrush(&addr, tls).await,
@@ -46,17 +45,6 @@ fn main() {
             other => die(&format!("unknown --impl {other}")),
         }
     });
-    if let Err(e) = result {
-        die(&e.to_string());
-    }
-}
-
-type BoxResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-
-fn announce(addr: std::net::SocketAddr) {
-    use std::io::Write;
-    println!("listening on {addr}");
-    std::io::stdout().flush().ok();
 }
 
 // --- NextRush: App with compression and heartbeats off, like the echo example.
@@ -155,11 +143,16 @@ mod fws {
 
 mod tung {
     use super::*;
-    use futures_util::{FutureExt, SinkExt, StreamExt};
+    use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
     use tokio_tungstenite::tungstenite::{Error, Message};
 
-    async fn handle<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<(), Error> {
-        let mut ws = tokio_tungstenite::accept_async(stream).await?;
+    /// The echo loop described above, over a tokio-tungstenite or an
+    /// async-tungstenite `WebSocketStream`: both crates wrap tungstenite
+    /// 0.30, so their `Message` and `Error` are these very types.
+    pub(super) async fn echo<W>(mut ws: W) -> Result<(), Error>
+    where
+        W: Stream<Item = Result<Message, Error>> + Sink<Message, Error = Error> + Unpin,
+    {
         loop {
             let next = match ws.next().now_or_never() {
                 Some(next) => next,
@@ -177,6 +170,10 @@ mod tung {
             }
         }
         ws.flush().await
+    }
+
+    async fn handle<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<(), Error> {
+        echo(tokio_tungstenite::accept_async(stream).await?).await
     }
 
     pub(super) async fn serve(addr: &str, tls: Option<TlsAcceptor>) -> BoxResult {
@@ -374,34 +371,17 @@ mod other_runtimes {
     nextrush_server!(nr_smol, nextrush_smol);
     nextrush_server!(nr_async_std, nextrush_async_std);
 
-    // async-tungstenite: the same loop as the tokio-tungstenite server
-    // (`next()`, `feed()`, flush only when no further message is ready), over
-    // any futures-io stream; one task per connection on the global executor.
+    // async-tungstenite: the very loop of the tokio-tungstenite server
+    // (`tung::echo`: `next()`, `feed()`, flush only when no further message
+    // is ready), over any futures-io stream; one task per connection on the
+    // global executor.
     mod atung {
         use super::*;
-        use async_tungstenite::tungstenite::{Error, Message};
-        use futures_util::{FutureExt, SinkExt, StreamExt};
+        use async_tungstenite::tungstenite::Error;
         use smol::io::{AsyncRead, AsyncWrite};
 
         async fn handle<S: AsyncRead + AsyncWrite + Unpin>(stream: S) -> Result<(), Error> {
-            let mut ws = async_tungstenite::accept_async(stream).await?;
-            loop {
-                let next = match ws.next().now_or_never() {
-                    Some(next) => next,
-                    None => {
-                        ws.flush().await?;
-                        ws.next().await
-                    }
-                };
-                match next {
-                    None => break,
-                    Some(Err(e)) => return Err(e),
-                    Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) => ws.feed(msg).await?,
-                    // Pings are answered, closes replied to, by tungstenite itself.
-                    Some(Ok(_)) => {}
-                }
-            }
-            ws.flush().await
+            crate::tung::echo(async_tungstenite::accept_async(stream).await?).await
         }
 
         pub(super) async fn serve_smol(addr: &str) -> BoxResult {

@@ -24,7 +24,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nextrush_bench::{Args, die, raise_nofile};
+use nextrush_bench::{Args, BoxResult, announce, die, raise_nofile, serve_on_current_thread};
 use tokio::net::TcpListener;
 
 /// Capacity of the `tungstenite` baseline's broadcast channel.
@@ -35,8 +35,7 @@ fn main() {
     let which = args.str("impl").unwrap_or_else(|| die("--impl nextrush|tungstenite|tungstenite-mpsc")).to_owned();
     let addr = args.str("addr").unwrap_or("127.0.0.1:0").to_owned();
     raise_nofile();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let result = rt.block_on(async move {
+    serve_on_current_thread(async move {
         match which.as_str() {
             "nextrush" => nextrush(&addr).await,
             "tungstenite" => tung::serve(&addr, tung::Mode::Broadcast).await,
@@ -44,17 +43,6 @@ fn main() {
             other => die(&format!("unknown --impl {other}")),
         }
     });
-    if let Err(e) = result {
-        die(&e.to_string());
-    }
-}
-
-type BoxResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
-
-fn announce(addr: std::net::SocketAddr) {
-    use std::io::Write;
-    println!("listening on {addr}");
-    std::io::stdout().flush().ok();
 }
 
 // --- NextRush: the rooms hub.

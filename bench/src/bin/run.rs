@@ -106,6 +106,13 @@ struct Cell {
     inflight: usize,
 }
 
+impl Cell {
+    /// The `| c | size | k |` columns of a table row.
+    fn table_columns(&self) -> String {
+        format!("| {} | {} | {} |", self.connections, self.size, self.inflight)
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct Measure {
     rate: f64,
@@ -124,6 +131,9 @@ impl Measure {
     }
 }
 
+/// One server's runs in one cell, a failed run as `None`.
+type Runs = Vec<Option<Measure>>;
+
 /// Medians over the repetitions of one cell and server.
 #[derive(Clone, Copy, Debug)]
 struct Agg {
@@ -139,7 +149,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 impl Agg {
-    fn of(runs: &[Measure]) -> Option<Self> {
+    /// Of the runs that did not fail; `None` if all did.
+    fn of(runs: &[Option<Measure>]) -> Option<Self> {
+        let runs: Vec<Measure> = runs.iter().flatten().copied().collect();
         if runs.is_empty() {
             return None;
         }
@@ -151,6 +163,7 @@ impl Agg {
     }
 }
 
+#[derive(Clone, Copy)]
 struct Config {
     duration: f64,
     warmup: f64,
@@ -159,13 +172,56 @@ struct Config {
     tls: bool,
 }
 
-// `load` is waited for below, on every path past the spawn.
-#[allow(clippy::zombie_processes)]
+/// What a load generator (`load` or `fanout`) reported over its run.
+struct LoadRun {
+    /// It exited with success.
+    success: bool,
+    /// Server CPU time between its `window start` and `window end` lines.
+    cpu_secs: Option<f64>,
+    /// Its last `result key=value ...` line.
+    result: Option<String>,
+}
+
+impl LoadRun {
+    /// The value of `name=` in the result line.
+    fn field(&self, name: &str) -> Option<f64> {
+        let result = self.result.as_deref()?;
+        result.split_whitespace().find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))?.parse().ok()
+    }
+}
+
+/// Reads `load` (spawned with its stdout piped) to its end, under a watchdog
+/// of `limit`, then stops `server`. The server's CPU time is read at the
+/// window lines; lines other than those and `result` go to `on_line`.
+fn drive(mut load: Child, server: Server, limit: Duration, mut on_line: impl FnMut(&str)) -> LoadRun {
+    let tck = clk_tck();
+    let dog = watchdog(load.id(), limit);
+    let out = BufReader::new(load.stdout.take().unwrap());
+    let (mut t0, mut t1) = (None, None);
+    let mut result = None;
+    for line in out.lines() {
+        let Ok(line) = line else { break };
+        match line.as_str() {
+            "window start" => t0 = cpu_ticks(server.pid()),
+            "window end" => t1 = cpu_ticks(server.pid()),
+            l if l.starts_with("result ") => result = Some(line),
+            l => on_line(l),
+        }
+    }
+    let status = load.wait();
+    dog.store(false, Ordering::SeqCst);
+    server.stop();
+    let cpu_secs = match (t0, t1) {
+        (Some(t0), Some(t1)) => Some((t1 - t0) as f64 / tck),
+        _ => None,
+    };
+    LoadRun { success: status.map(|s| s.success()).unwrap_or(false), cpu_secs, result }
+}
+
 fn measure(which: &str, cell: Cell, cfg: &Config) -> Option<Measure> {
     let server = Server::start(which, cfg.tls);
-    let tck = clk_tck();
     let scheme = if cfg.tls { "wss" } else { "ws" };
-    let mut load = Command::new(bin("load"))
+    let load = Command::new(bin("load"))
         .args(["--url", &format!("{scheme}://{}/", server.addr)])
         .args(["--connections", &cell.connections.to_string()])
         .args(["--size", &cell.size.to_string()])
@@ -176,34 +232,17 @@ fn measure(which: &str, cell: Cell, cfg: &Config) -> Option<Measure> {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| die(&format!("spawn load: {e}")));
-    let dog = watchdog(load.id(), Duration::from_secs_f64(cfg.duration + cfg.warmup + 60.0));
-    let out = BufReader::new(load.stdout.take().unwrap());
-    let (mut t0, mut t1) = (None, None);
-    let mut result = None;
-    for line in out.lines() {
-        let Ok(line) = line else { break };
-        match line.as_str() {
-            "window start" => t0 = cpu_ticks(server.pid()),
-            "window end" => t1 = cpu_ticks(server.pid()),
-            l if l.starts_with("result ") => {
-                let field = |name: &str| -> Option<f64> {
-                    l.split_whitespace().find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))?.parse().ok()
-                };
-                result = Some((field("messages")? as u64, field("seconds")?, field("rate")?));
-            }
-            _ => {}
-        }
-    }
-    let status = load.wait();
-    dog.store(false, Ordering::SeqCst);
-    server.stop();
-    if !status.map(|s| s.success()).unwrap_or(false) {
+    let run = drive(load, server, Duration::from_secs_f64(cfg.duration + cfg.warmup + 60.0), |_| {});
+    if !run.success {
         eprintln!("load failed for {which} {cell:?}");
         return None;
     }
-    let (messages, window_secs, rate) = result?;
-    let cpu_secs = (t1? - t0?) as f64 / tck;
-    Some(Measure { rate, messages, cpu_secs, window_secs })
+    Some(Measure {
+        rate: run.field("rate")?,
+        messages: run.field("messages")? as u64,
+        cpu_secs: run.cpu_secs?,
+        window_secs: run.field("seconds")?,
+    })
 }
 
 fn sh(cmd: &str) -> String {
@@ -292,69 +331,129 @@ fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     }
 }
 
-fn write_out(path: &str, text: &str) {
+/// A ratio of medians, then (from two repetitions on) the lowest and
+/// highest of the ratios within single repetitions, in parentheses.
+fn with_range(median_ratio: String, per_repetition: impl IntoIterator<Item = f64>) -> String {
+    let per_rep: Vec<f64> = per_repetition.into_iter().filter(|x| x.is_finite()).collect();
+    if per_rep.len() < 2 {
+        return median_ratio;
+    }
+    let lo = per_rep.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = per_rep.iter().copied().fold(0.0, f64::max);
+    format!("{median_ratio} ({lo:.2}–{hi:.2})")
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / 1048576.0)
+}
+
+/// The report: on stdout, and written to `path`.
+fn print_and_write(path: &str, md: &str) {
+    println!("{md}");
     if let Some(dir) = std::path::Path::new(path).parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    std::fs::write(path, text).unwrap_or_else(|e| die(&format!("write {path}: {e}")));
+    std::fs::write(path, md).unwrap_or_else(|e| die(&format!("write {path}: {e}")));
     eprintln!("wrote {path}");
 }
 
-fn results_dir() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/results").to_owned()
+/// `--out`, by default `results/{default_name}`.
+fn out_path(args: &Args, default_name: &str) -> String {
+    match args.str("out") {
+        Some(path) => path.to_owned(),
+        None => format!("{}/results/{default_name}", env!("CARGO_MANIFEST_DIR")),
+    }
+}
+
+/// The echo-load options the plain, `--tls` and `--runtimes` matrices share.
+struct Matrix {
+    quick: bool,
+    /// ws:// (`tls` false).
+    cfg: Config,
+    cells: Vec<Cell>,
+    repeat: usize,
+}
+
+impl Matrix {
+    fn from_args(args: &Args) -> Self {
+        let quick = args.flag("quick");
+        let cfg = Config {
+            duration: args.get("duration", if quick { 1.5 } else { 3.0 }),
+            warmup: args.get("warmup", if quick { 0.5 } else { 1.0 }),
+            threads: args.get("threads", 1),
+            tls: false,
+        };
+        let conns: Vec<usize> = args.list("connections", if quick { &[1, 256] } else { &[1, 16, 256] });
+        let sizes: Vec<usize> = args.list("sizes", if quick { &[20, 16384] } else { &[20, 1024, 16384] });
+        let inflights: Vec<usize> = args.list("inflight", &[1, 16]);
+        let mut cells = Vec::new();
+        for &connections in &conns {
+            for &size in &sizes {
+                for &inflight in &inflights {
+                    cells.push(Cell { connections, size, inflight });
+                }
+            }
+        }
+        Self { quick, cfg, cells, repeat: args.get("repeat", 1).max(1) }
+    }
+
+    fn title_suffix(&self) -> &'static str {
+        if self.quick { " (quick subset)" } else { "" }
+    }
+}
+
+/// A server measured in every cell of a matrix.
+struct Job<'a> {
+    /// Its `echo_server --impl` name.
+    which: &'a str,
+    cfg: &'a Config,
+    /// The server, padded, and anything else that tells the job apart in the
+    /// progress lines.
+    label: String,
+}
+
+/// Measures every job in every cell, `repeat` times, one progress line per
+/// run. The jobs take turns within each repetition, so slow drifts in the
+/// machine's other load hit them alike. Per cell: each job's runs, in job
+/// order.
+fn run_matrix(cells: &[Cell], jobs: &[Job], repeat: usize) -> Vec<(Cell, Vec<Runs>)> {
+    let total = cells.len() * jobs.len() * repeat;
+    let started = Instant::now();
+    let mut done = 0;
+    let mut rows = Vec::new();
+    for &cell in cells {
+        let mut runs: Vec<Runs> = vec![Vec::new(); jobs.len()];
+        for _ in 0..repeat {
+            for (job, job_runs) in jobs.iter().zip(&mut runs) {
+                let m = measure(job.which, cell, job.cfg);
+                done += 1;
+                report(Progress { done, total, started }, &job.label, cell, m.as_ref());
+                job_runs.push(m);
+            }
+        }
+        rows.push((cell, runs));
+    }
+    rows
 }
 
 fn load_matrix(args: &Args) {
-    let quick = args.flag("quick");
     let impls: Vec<String> = args.list("impls", &IMPLS.map(str::to_owned));
-    let cfg = Config {
-        duration: args.get("duration", if quick { 1.5 } else { 3.0 }),
-        warmup: args.get("warmup", if quick { 0.5 } else { 1.0 }),
-        threads: args.get("threads", 1),
-        tls: false,
-    };
-    let conns: Vec<usize> = args.list("connections", if quick { &[1, 256] } else { &[1, 16, 256] });
-    let sizes: Vec<usize> = args.list("sizes", if quick { &[20, 16384] } else { &[20, 1024, 16384] });
-    let inflights: Vec<usize> = args.list("inflight", &[1, 16]);
-    let out = args
-        .str("out")
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("{}/{}", results_dir(), if quick { "load-quick.md" } else { "load.md" }));
+    let matrix = Matrix::from_args(args);
+    let (cfg, repeat) = (&matrix.cfg, matrix.repeat);
+    let out = out_path(args, if matrix.quick { "load-quick.md" } else { "load.md" });
 
     let notes = machine_notes();
-    let mut cells = Vec::new();
-    for &connections in &conns {
-        for &size in &sizes {
-            for &inflight in &inflights {
-                cells.push(Cell { connections, size, inflight });
-            }
-        }
-    }
-    let repeat: usize = args.get("repeat", 1).max(1);
-    let total = cells.len() * impls.len() * repeat;
-    let started = Instant::now();
-    let mut rows: Vec<(Cell, Vec<Option<Agg>>)> = Vec::new();
-    let mut done = 0;
-    for cell in cells {
-        let mut runs: Vec<Vec<Measure>> = vec![Vec::new(); impls.len()];
-        // Impls interleaved within each repetition, so slow drifts in the
-        // machine's other load hit them alike.
-        for _ in 0..repeat {
-            for (i, which) in impls.iter().enumerate() {
-                let m = measure(which, cell, &cfg);
-                done += 1;
-                report(Progress { done, total, started }, &format!("{which:>14}"), cell, m.as_ref());
-                runs[i].extend(m);
-            }
-        }
-        rows.push((cell, runs.iter().map(|r| Agg::of(r)).collect()));
-    }
+    let jobs: Vec<Job> = impls.iter().map(|which| Job { which, cfg, label: format!("{which:>14}") }).collect();
+    let rows: Vec<(Cell, Vec<Option<Agg>>)> = run_matrix(&matrix.cells, &jobs, repeat)
+        .into_iter()
+        .map(|(cell, runs)| (cell, runs.iter().map(|r| Agg::of(r)).collect()))
+        .collect();
 
     let idx = |name: &str| impls.iter().position(|i| i == name);
     let (nr, fws, tung) = (idx("nextrush"), idx("fastwebsockets"), idx("tungstenite"));
     let floor = idx("floor");
     let mut md = String::new();
-    let _ = writeln!(md, "# Echo load benchmark{}\n", if quick { " (quick subset)" } else { "" });
+    let _ = writeln!(md, "# Echo load benchmark{}\n", matrix.title_suffix());
     md.push_str(&notes);
     let _ = writeln!(
         md,
@@ -398,7 +497,7 @@ fn load_matrix(args: &Args) {
     let _ = writeln!(md, "{header}\n{rule}");
     let cpm = |ms: &[Option<Agg>], i: Option<usize>| i.and_then(|i| ms[i]).map(|m| 1.0 / m.per_cpu);
     for (cell, ms) in &rows {
-        let mut row = format!("| {} | {} | {} |", cell.connections, cell.size, cell.inflight);
+        let mut row = cell.table_columns();
         for m in ms {
             let _ = write!(row, " {} |", m.map(|m| fmt_rate(m.rate)).unwrap_or("—".into()));
         }
@@ -419,45 +518,52 @@ fn load_matrix(args: &Args) {
         }
         let _ = writeln!(md, "{row}");
     }
-    println!("{md}");
-    write_out(&out, &md);
+    print_and_write(&out, &md);
+}
+
+/// Server RSS before `n` connections and `settle` s after all are up; the
+/// latter `None` if `load` did not get them all up. With `partial` > 0,
+/// every connection holds a partial frame of that many bytes.
+fn idle_rss(which: &str, n: usize, settle: f64, partial: usize) -> (u64, Option<u64>) {
+    let server = Server::start(which, false);
+    std::thread::sleep(Duration::from_millis(500));
+    let before = vm_rss(server.pid()).unwrap_or(0);
+    let mut load = Command::new(bin("load"))
+        .args(["--url", &format!("ws://{}/", server.addr), "--idle", &n.to_string()])
+        .args(["--partial", &partial.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| die(&format!("spawn load: {e}")));
+    let dog = watchdog(load.id(), Duration::from_secs_f64(120.0 + settle));
+    let mut lines = BufReader::new(load.stdout.take().unwrap()).lines();
+    let established = lines.next().and_then(Result::ok).unwrap_or_default();
+    let after = if established == format!("established {n}") {
+        std::thread::sleep(Duration::from_secs_f64(settle));
+        Some(vm_rss(server.pid()).unwrap_or(0))
+    } else {
+        eprintln!("{which}: load said {established:?}");
+        None
+    };
+    // Closing its stdin lets `load` close the connections and exit.
+    drop(load.stdin.take());
+    let _ = load.wait();
+    dog.store(false, Ordering::SeqCst);
+    server.stop();
+    (before, after)
 }
 
 fn idle(args: &Args, n: usize) {
     let impls: Vec<String> = args.list("impls", &IMPLS.map(str::to_owned));
     let settle: f64 = args.get("settle", 2.0);
     let partial: usize = args.get("partial", 0);
-    let default_out = if partial > 0 { "partial.md" } else { "idle.md" };
-    let out = args.str("out").map(str::to_owned).unwrap_or_else(|| format!("{}/{default_out}", results_dir()));
+    let out = out_path(args, if partial > 0 { "partial.md" } else { "idle.md" });
     let notes = machine_notes();
     let mut rows = Vec::new();
     for which in &impls {
-        let server = Server::start(which, false);
-        std::thread::sleep(Duration::from_millis(500));
-        let before = vm_rss(server.pid()).unwrap_or(0);
-        let mut load = Command::new(bin("load"))
-            .args(["--url", &format!("ws://{}/", server.addr), "--idle", &n.to_string()])
-            .args(["--partial", &partial.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| die(&format!("spawn load: {e}")));
-        let dog = watchdog(load.id(), Duration::from_secs_f64(120.0 + settle));
-        let mut lines = BufReader::new(load.stdout.take().unwrap()).lines();
-        let established = lines.next().and_then(Result::ok).unwrap_or_default();
-        let ok = established == format!("established {n}");
-        let mut after = 0;
-        if ok {
-            std::thread::sleep(Duration::from_secs_f64(settle));
-            after = vm_rss(server.pid()).unwrap_or(0);
-        } else {
-            eprintln!("{which}: load said {established:?}");
-        }
-        drop(load.stdin.take());
-        let _ = load.wait();
-        dog.store(false, Ordering::SeqCst);
-        server.stop();
-        let per = if ok { (after as f64 - before as f64) / n as f64 } else { f64::NAN };
+        let (before, after) = idle_rss(which, n, settle, partial);
+        let per = after.map_or(f64::NAN, |after| (after as f64 - before as f64) / n as f64);
+        let after = after.unwrap_or(0);
         eprintln!("{which:>14}: RSS {before} → {after} bytes, {per:.0} bytes per idle connection");
         rows.push((which.clone(), before, after, per));
     }
@@ -475,12 +581,7 @@ fn idle(args: &Args, n: usize) {
     let column = if partial > 0 { "bytes / connection" } else { "bytes / idle connection" };
     let _ = writeln!(md, "| impl | RSS before | RSS after | {column} |\n|---|---:|---:|---:|");
     for (which, before, after, per) in &rows {
-        let _ = writeln!(
-            md,
-            "| {which} | {:.1} MiB | {:.1} MiB | {per:.0} |",
-            *before as f64 / 1048576.0,
-            *after as f64 / 1048576.0
-        );
+        let _ = writeln!(md, "| {which} | {} | {} | {per:.0} |", mib(*before), mib(*after));
     }
     let _ = writeln!(
         md,
@@ -488,75 +589,47 @@ fn idle(args: &Args, n: usize) {
         ratio(per("nextrush"), per("fastwebsockets")),
         ratio(per("nextrush"), per("tungstenite"))
     );
-    println!("{md}");
-    write_out(&out, &md);
+    print_and_write(&out, &md);
 }
 
 // --- `--tls`: every cell over ws:// and over wss://, per implementation.
 
 /// One implementation's repetitions in one cell: ws runs, wss runs (the
 /// two schemes of one repetition run next to each other).
-type WsWss = [Vec<Option<Measure>>; 2];
+type WsWss = [Runs];
 
 /// ws and wss side by side: throughput and server CPU per message, wss as a
 /// ratio of ws for each implementation, and the implementations compared
 /// over wss → `results/tls.md`.
 fn tls_matrix(args: &Args) {
-    let quick = args.flag("quick");
     let impls: Vec<String> = args.list("impls", &IMPLS.map(str::to_owned));
     for i in &impls {
         if !IMPLS.contains(&i.as_str()) {
             die(&format!("--tls: --impls takes {}, not {i:?}", IMPLS.join(", ")));
         }
     }
-    let cfg = |tls| Config {
-        duration: args.get("duration", if quick { 1.5 } else { 3.0 }),
-        warmup: args.get("warmup", if quick { 0.5 } else { 1.0 }),
-        threads: args.get("threads", 1),
-        tls,
-    };
-    let schemes = [cfg(false), cfg(true)];
-    let conns: Vec<usize> = args.list("connections", if quick { &[1, 256] } else { &[1, 16, 256] });
-    let sizes: Vec<usize> = args.list("sizes", if quick { &[20, 16384] } else { &[20, 1024, 16384] });
-    let inflights: Vec<usize> = args.list("inflight", &[1, 16]);
-    let repeat: usize = args.get("repeat", 1).max(1);
-    let out = args.str("out").map(str::to_owned).unwrap_or_else(|| format!("{}/tls.md", results_dir()));
+    let matrix = Matrix::from_args(args);
+    let schemes = [matrix.cfg, Config { tls: true, ..matrix.cfg }];
+    let repeat = matrix.repeat;
+    let out = out_path(args, "tls.md");
     let command: Vec<String> = std::env::args().skip(1).collect();
 
     let notes = machine_notes();
-    let mut cells = Vec::new();
-    for &connections in &conns {
-        for &size in &sizes {
-            for &inflight in &inflights {
-                cells.push(Cell { connections, size, inflight });
-            }
-        }
-    }
-    let total = cells.len() * impls.len() * 2 * repeat;
-    let started = Instant::now();
-    let mut done = 0;
-    // rows[cell][impl] = [ws runs, wss runs]
-    let mut rows: Vec<(Cell, Vec<WsWss>)> = Vec::new();
-    for cell in cells {
-        let mut runs: Vec<WsWss> = vec![[Vec::new(), Vec::new()]; impls.len()];
-        // Impls interleaved within each repetition, ws then wss for each.
-        for _ in 0..repeat {
-            for (i, which) in impls.iter().enumerate() {
-                for (t, cfg) in schemes.iter().enumerate() {
-                    let m = measure(which, cell, cfg);
-                    done += 1;
-                    let scheme = if cfg.tls { "wss" } else { "ws " };
-                    report(Progress { done, total, started }, &format!("{which:>14} {scheme}"), cell, m.as_ref());
-                    runs[i][t].push(m);
-                }
-            }
-        }
-        rows.push((cell, runs));
-    }
+    // Each implementation over ws, then over wss: a cell's runs come in
+    // pairs, one `WsWss` per implementation.
+    let jobs: Vec<Job> = impls
+        .iter()
+        .flat_map(|which| {
+            schemes.iter().map(move |cfg| {
+                let scheme = if cfg.tls { "wss" } else { "ws " };
+                Job { which, cfg, label: format!("{which:>14} {scheme}") }
+            })
+        })
+        .collect();
+    let rows = run_matrix(&matrix.cells, &jobs, repeat);
 
-    let agg = |runs: &[Option<Measure>]| Agg::of(&runs.iter().flatten().copied().collect::<Vec<_>>());
-    let per_cpu = |runs: &[Option<Measure>]| agg(runs).map(|a| a.per_cpu);
-    let cpu_per_msg = |runs: &[Option<Measure>]| agg(runs).map(|a| 1.0 / a.per_cpu);
+    let per_cpu = |runs: &[Option<Measure>]| Agg::of(runs).map(|a| a.per_cpu);
+    let cpu_per_msg = |runs: &[Option<Measure>]| Agg::of(runs).map(|a| 1.0 / a.per_cpu);
     // wss÷ws of one figure: of the medians, and the range of the ratios of
     // the runs next to each other (one repetition).
     let wss_over_ws = |r: &WsWss, f: fn(&Measure) -> f64| -> String {
@@ -565,23 +638,12 @@ fn tls_matrix(args: &Args) {
             (!v.is_empty()).then(|| median(v))
         };
         let med = ratio(median_of(&r[1]), median_of(&r[0]));
-        let per_rep: Vec<f64> = r[1]
-            .iter()
-            .zip(&r[0])
-            .filter_map(|(wss, ws)| Some(f(wss.as_ref()?) / f(ws.as_ref()?)))
-            .filter(|x| x.is_finite())
-            .collect();
-        if per_rep.len() < 2 {
-            return med;
-        }
-        let lo = per_rep.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = per_rep.iter().copied().fold(0.0, f64::max);
-        format!("{med} ({lo:.2}–{hi:.2})")
+        with_range(med, r[1].iter().zip(&r[0]).filter_map(|(wss, ws)| Some(f(wss.as_ref()?) / f(ws.as_ref()?))))
     };
     let idx = |name: &str| impls.iter().position(|i| i == name);
     let (nr, fws, tung) = (idx("nextrush"), idx("fastwebsockets"), idx("tungstenite"));
 
-    let mut md = format!("# wss:// vs ws:// echo load{}\n\n", if quick { " (quick subset)" } else { "" });
+    let mut md = format!("# wss:// vs ws:// echo load{}\n\n", matrix.title_suffix());
     let _ = writeln!(md, "Command (in `bench/`): `./target/release/run {}`\n", command.join(" "));
     md.push_str(&notes);
     let _ = writeln!(
@@ -624,13 +686,14 @@ fn tls_matrix(args: &Args) {
     }
     let _ = writeln!(md, "\n{rule}");
     for (cell, runs) in &rows {
-        let _ = write!(md, "| {} | {} | {} |", cell.connections, cell.size, cell.inflight);
-        for r in runs {
+        let by_impl: Vec<&WsWss> = runs.chunks(2).collect();
+        md.push_str(&cell.table_columns());
+        for r in &by_impl {
             let _ = write!(md, " {} |", ratio(per_cpu(&r[1]), per_cpu(&r[0])));
         }
         if let Some(nr) = nr {
             for &(o, _) in &others {
-                for (mine, theirs) in runs[nr].iter().zip(&runs[o]) {
+                for (mine, theirs) in by_impl[nr].iter().zip(by_impl[o]) {
                     let _ = write!(md, " {} |", ratio(cpu_per_msg(mine), cpu_per_msg(theirs)));
                 }
             }
@@ -645,20 +708,18 @@ fn tls_matrix(args: &Args) {
          |---:|---:|---:|---|---|---:|---:|---:|---:|---:|\n",
     );
     for (cell, runs) in &rows {
-        for (i, which) in impls.iter().enumerate() {
+        for (which, r) in impls.iter().zip(runs.chunks(2)) {
             for (t, scheme) in ["ws", "wss"].into_iter().enumerate() {
-                let a = agg(&runs[i][t]);
+                let a = Agg::of(&r[t]);
                 let (rr, rc) = if t == 1 {
-                    (wss_over_ws(&runs[i], |m| m.rate), wss_over_ws(&runs[i], Measure::per_cpu))
+                    (wss_over_ws(r, |m| m.rate), wss_over_ws(r, Measure::per_cpu))
                 } else {
                     (String::new(), String::new())
                 };
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {which} | {scheme} | {} | {} | {} | {rr} | {rc} |",
-                    cell.connections,
-                    cell.size,
-                    cell.inflight,
+                    "{} {which} | {scheme} | {} | {} | {} | {rr} | {rc} |",
+                    cell.table_columns(),
                     a.map(|a| fmt_rate(a.rate)).unwrap_or("—".into()),
                     a.map(|a| fmt_rate(a.per_cpu)).unwrap_or("—".into()),
                     a.map(|a| format!("{:.0}", a.share * 100.0)).unwrap_or("—".into()),
@@ -666,8 +727,7 @@ fn tls_matrix(args: &Args) {
             }
         }
     }
-    println!("{md}");
-    write_out(&out, &md);
+    print_and_write(&out, &md);
 }
 
 fn main() {
@@ -699,37 +759,6 @@ fn main() {
 // tokio, async-tungstenite on smol and async-std), same cells and load as
 // the matrix above; with `--idle N`, also idle memory at N connections.
 
-/// Server RSS before and `settle` s after `n` idle connections are up.
-// `load` is waited for below.
-#[allow(clippy::zombie_processes)]
-fn idle_rss(which: &str, n: usize, settle: f64) -> Option<(u64, u64)> {
-    let server = Server::start(which, false);
-    std::thread::sleep(Duration::from_millis(500));
-    let before = vm_rss(server.pid()).unwrap_or(0);
-    let mut load = Command::new(bin("load"))
-        .args(["--url", &format!("ws://{}/", server.addr), "--idle", &n.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| die(&format!("spawn load: {e}")));
-    let dog = watchdog(load.id(), Duration::from_secs_f64(120.0 + settle));
-    let mut lines = BufReader::new(load.stdout.take().unwrap()).lines();
-    let established = lines.next().and_then(Result::ok).unwrap_or_default();
-    let ok = established == format!("established {n}");
-    let mut after = 0;
-    if ok {
-        std::thread::sleep(Duration::from_secs_f64(settle));
-        after = vm_rss(server.pid()).unwrap_or(0);
-    } else {
-        eprintln!("{which}: load said {established:?}");
-    }
-    drop(load.stdin.take());
-    let _ = load.wait();
-    dog.store(false, Ordering::SeqCst);
-    server.stop();
-    ok.then_some((before, after))
-}
-
 fn runtimes(args: &Args, list: &str) {
     let pairs: Vec<(&str, &str, &str)> = list
         .split(',')
@@ -741,73 +770,29 @@ fn runtimes(args: &Args, list: &str) {
                 .unwrap_or_else(|| die(&format!("--runtimes: unknown runtime {r:?} (tokio, smol, async-std)")))
         })
         .collect();
-    let quick = args.flag("quick");
-    let cfg = Config {
-        duration: args.get("duration", if quick { 1.5 } else { 3.0 }),
-        warmup: args.get("warmup", if quick { 0.5 } else { 1.0 }),
-        threads: args.get("threads", 1),
-        tls: false,
-    };
-    let conns: Vec<usize> = args.list("connections", if quick { &[1, 256] } else { &[1, 16, 256] });
-    let sizes: Vec<usize> = args.list("sizes", if quick { &[20, 16384] } else { &[20, 1024, 16384] });
-    let inflights: Vec<usize> = args.list("inflight", &[1, 16]);
-    let repeat: usize = args.get("repeat", 1).max(1);
+    let matrix = Matrix::from_args(args);
+    let (cfg, repeat) = (&matrix.cfg, matrix.repeat);
     let idle_n: usize = args.get("idle", 0);
     let settle: f64 = args.get("settle", 2.0);
-    let out = args.str("out").map(str::to_owned).unwrap_or_else(|| format!("{}/runtimes.md", results_dir()));
+    let out = out_path(args, "runtimes.md");
     let impls: Vec<&str> = pairs.iter().flat_map(|p| [p.1, p.2]).collect();
 
     let notes = machine_notes();
-    let mut cells = Vec::new();
-    for &connections in &conns {
-        for &size in &sizes {
-            for &inflight in &inflights {
-                cells.push(Cell { connections, size, inflight });
-            }
-        }
-    }
-    let total = cells.len() * impls.len() * repeat;
-    let started = Instant::now();
-    let mut done = 0;
-    // rows[cell][impl][repetition]
-    let mut rows: Vec<(Cell, Vec<Vec<Option<Measure>>>)> = Vec::new();
-    for cell in cells {
-        let mut runs: Vec<Vec<Option<Measure>>> = vec![Vec::new(); impls.len()];
-        for _ in 0..repeat {
-            // Every server once per repetition, each NextRush run next to its
-            // tungstenite run on the same runtime.
-            for (i, which) in impls.iter().enumerate() {
-                let m = measure(which, cell, &cfg);
-                done += 1;
-                report(Progress { done, total, started }, &format!("{which:>27}"), cell, m.as_ref());
-                runs[i].push(m);
-            }
-        }
-        rows.push((cell, runs));
-    }
+    // Every server once per repetition, each NextRush run next to its
+    // tungstenite run on the same runtime: pair p's runs are 2p and 2p + 1.
+    let jobs: Vec<Job> = impls.iter().map(|&which| Job { which, cfg, label: format!("{which:>27}") }).collect();
+    let rows = run_matrix(&matrix.cells, &jobs, repeat);
 
-    let agg = |runs: &[Option<Measure>]| Agg::of(&runs.iter().flatten().copied().collect::<Vec<_>>());
     // CPU per message of NextRush ÷ that of the other server: of the medians,
     // and the range of the ratios within each repetition (adjacent runs).
-    let pair_ratio = |runs: &[Vec<Option<Measure>>], p: usize| -> String {
+    let pair_ratio = |runs: &[Runs], p: usize| -> String {
         let (nr, other) = (&runs[2 * p], &runs[2 * p + 1]);
-        let med = ratio(agg(nr).map(|a| 1.0 / a.per_cpu), agg(other).map(|a| 1.0 / a.per_cpu));
-        let per_rep: Vec<f64> = nr
-            .iter()
-            .zip(other)
-            .filter_map(|(a, b)| Some(b.as_ref()?.per_cpu() / a.as_ref()?.per_cpu()))
-            .filter(|r| r.is_finite())
-            .collect();
-        if per_rep.len() < 2 {
-            return med;
-        }
-        let lo = per_rep.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = per_rep.iter().copied().fold(0.0, f64::max);
-        format!("{med} ({lo:.2}–{hi:.2})")
+        let med = ratio(Agg::of(nr).map(|a| 1.0 / a.per_cpu), Agg::of(other).map(|a| 1.0 / a.per_cpu));
+        with_range(med, nr.iter().zip(other).filter_map(|(a, b)| Some(b.as_ref()?.per_cpu() / a.as_ref()?.per_cpu())))
     };
     let other_short = |p: &(&str, &str, &str)| if p.0 == "tokio" { "tung" } else { "at" };
 
-    let mut md = format!("# NextRush vs tungstenite on each runtime{}\n\n", if quick { " (quick subset)" } else { "" });
+    let mut md = format!("# NextRush vs tungstenite on each runtime{}\n\n", matrix.title_suffix());
     md.push_str(&notes);
     let _ = writeln!(
         md,
@@ -841,7 +826,7 @@ fn runtimes(args: &Args, list: &str) {
     }
     let _ = writeln!(md, "\n{rule}");
     for (cell, runs) in &rows {
-        let _ = write!(md, "| {} | {} | {} |", cell.connections, cell.size, cell.inflight);
+        md.push_str(&cell.table_columns());
         for p in 0..pairs.len() {
             let _ = write!(md, " {} |", pair_ratio(runs, p));
         }
@@ -861,10 +846,10 @@ fn runtimes(args: &Args, list: &str) {
     }
     let _ = writeln!(md, "\n{rule}");
     for (cell, runs) in &rows {
-        let _ = write!(md, "| {} | {} | {} |", cell.connections, cell.size, cell.inflight);
+        md.push_str(&cell.table_columns());
         for side in 0..2 {
             for p in 0..pairs.len() {
-                let a = agg(&runs[2 * p + side]);
+                let a = Agg::of(&runs[2 * p + side]);
                 let _ = write!(md, " {} |", a.map(|a| fmt_rate(a.per_cpu)).unwrap_or("—".into()));
             }
         }
@@ -880,14 +865,12 @@ fn runtimes(args: &Args, list: &str) {
             pair.0, pair.1, pair.2
         );
         for (cell, runs) in &rows {
-            let (a, b) = (agg(&runs[2 * p]), agg(&runs[2 * p + 1]));
+            let (a, b) = (Agg::of(&runs[2 * p]), Agg::of(&runs[2 * p + 1]));
             let f = |m: Option<Agg>, g: fn(Agg) -> String| m.map(g).unwrap_or("—".into());
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} | {} | {} | {}/{} | {} |",
-                cell.connections,
-                cell.size,
-                cell.inflight,
+                "{} {} | {} | {} | {} | {}/{} | {} |",
+                cell.table_columns(),
                 f(a, |m| fmt_rate(m.rate)),
                 f(b, |m| fmt_rate(m.rate)),
                 f(a, |m| fmt_rate(m.per_cpu)),
@@ -905,16 +888,18 @@ fn runtimes(args: &Args, list: &str) {
         for pair in &pairs {
             let mut per = [None, None];
             for (side, which) in [pair.1, pair.2].into_iter().enumerate() {
-                let r = idle_rss(which, idle_n, settle);
+                let (before, after) = idle_rss(which, idle_n, settle, 0);
+                // Both readings only when all connections came up.
+                let r = after.map(|after| (before, after));
                 let b = r.map(|(before, after)| (after as f64 - before as f64) / idle_n as f64);
                 eprintln!("{which:>27}: RSS {r:?}, {:.0} bytes per idle connection", b.unwrap_or(f64::NAN));
                 let (before, after) = r.unwrap_or((0, 0));
                 let _ = writeln!(
                     table,
-                    "| {} | {which} | {:.1} MiB | {} | {} |",
+                    "| {} | {which} | {} | {} | {} |",
                     pair.0,
-                    before as f64 / 1048576.0,
-                    r.map(|_| format!("{:.1} MiB", after as f64 / 1048576.0)).unwrap_or("failed".into()),
+                    mib(before),
+                    r.map(|_| mib(after)).unwrap_or("failed".into()),
                     b.map(|b| format!("{b:.0}")).unwrap_or("—".into()),
                 );
                 per[side] = b;
@@ -930,8 +915,7 @@ fn runtimes(args: &Args, list: &str) {
             ratios.join("; ")
         );
     }
-    println!("{md}");
-    write_out(&out, &md);
+    print_and_write(&out, &md);
 }
 
 /// `run --fanout`: `fanout_server` × `fanout`, one publisher to N subscribers.
@@ -967,6 +951,9 @@ mod fanout {
         fn per_cpu(&self) -> f64 {
             if self.cpu_secs > 0.0 { self.deliveries as f64 / self.cpu_secs } else { f64::NAN }
         }
+        fn cpu_share(&self) -> f64 {
+            self.cpu_secs / self.window_secs
+        }
         fn clean(&self) -> bool {
             self.lost == 0
                 && self.duplicates == 0
@@ -976,12 +963,9 @@ mod fanout {
         }
     }
 
-    // `fanout` is waited for on every path past the spawn.
-    #[allow(clippy::zombie_processes)]
     fn measure(which: &str, window: usize, cfg: &Cfg) -> Option<Run> {
         let server = Server::start_bin("fanout_server", which, false);
-        let tck = clk_tck();
-        let mut load = Command::new(bin("fanout"))
+        let load = Command::new(bin("fanout"))
             .args(["--url", &format!("ws://{}/room", server.addr)])
             .args(["--subscribers", &cfg.subscribers.to_string()])
             .args(["--size", &cfg.size.to_string()])
@@ -993,47 +977,28 @@ mod fanout {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| die(&format!("spawn fanout: {e}")));
-        let dog = watchdog(load.id(), Duration::from_secs_f64(cfg.duration + cfg.warmup + 90.0));
-        let out = BufReader::new(load.stdout.take().unwrap());
-        let (mut t0, mut t1) = (None, None);
-        let mut run = None;
         let mut server_text = String::from("?");
-        for line in out.lines() {
-            let Ok(line) = line else { break };
-            match line.as_str() {
-                "window start" => t0 = cpu_ticks(server.pid()),
-                "window end" => t1 = cpu_ticks(server.pid()),
-                l if l.starts_with("result ") => {
-                    let field = |name: &str| -> Option<f64> {
-                        l.split_whitespace().find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))?.parse().ok()
-                    };
-                    run = Some(Run {
-                        rate: field("rate")?,
-                        deliveries: field("deliveries")? as u64,
-                        window_secs: field("seconds")?,
-                        published: field("published")? as u64,
-                        lost: field("lost")? as u64,
-                        duplicates: field("duplicates")? as u64,
-                        missing: field("missing")? as u64,
-                        stalled: field("stalled")? != 0.0,
-                        ..Run::default()
-                    });
-                }
-                l if l.starts_with("server ") => server_text = l["server ".len()..].to_owned(),
-                _ => {}
+        let run = drive(load, server, Duration::from_secs_f64(cfg.duration + cfg.warmup + 90.0), |line| {
+            if let Some(text) = line.strip_prefix("server ") {
+                server_text = text.to_owned();
             }
-        }
-        let status = load.wait();
-        dog.store(false, Ordering::SeqCst);
-        server.stop();
-        if !status.map(|s| s.success()).unwrap_or(false) {
+        });
+        if !run.success {
             eprintln!("fanout failed for {which} window {window}");
             return None;
         }
-        let mut run = run?;
-        run.cpu_secs = (t1? - t0?) as f64 / tck;
-        run.server = server_text;
-        Some(run)
+        Some(Run {
+            rate: run.field("rate")?,
+            deliveries: run.field("deliveries")? as u64,
+            cpu_secs: run.cpu_secs?,
+            window_secs: run.field("seconds")?,
+            published: run.field("published")? as u64,
+            lost: run.field("lost")? as u64,
+            duplicates: run.field("duplicates")? as u64,
+            missing: run.field("missing")? as u64,
+            stalled: run.field("stalled")? != 0.0,
+            server: server_text,
+        })
     }
 
     pub(super) fn run(args: &Args) {
@@ -1048,7 +1013,7 @@ mod fanout {
             rate: args.str("rate").unwrap_or("max").to_owned(),
         };
         let repeat: usize = args.get("repeat", 3).max(1);
-        let out = args.str("out").map(str::to_owned).unwrap_or_else(|| format!("{}/fanout.md", results_dir()));
+        let out = out_path(args, "fanout.md");
         let notes = machine_notes();
         let started = Instant::now();
         let total = windows.len() * impls.len() * repeat;
@@ -1068,7 +1033,7 @@ mod fanout {
                              {:>9} deliveries/CPU-s; published {} lost {} dup {} missing {} stalled {} server {}",
                             started.elapsed().as_secs_f64(),
                             fmt_rate(r.rate),
-                            r.cpu_secs / r.window_secs * 100.0,
+                            r.cpu_share() * 100.0,
                             fmt_rate(r.per_cpu()),
                             r.published,
                             r.lost,
@@ -1120,7 +1085,7 @@ mod fanout {
                 let r = &runs[i];
                 let rate = med(r, &|x| x.rate);
                 let per = med(r, &|x| x.per_cpu());
-                let share = med(r, &|x| x.cpu_secs / x.window_secs * 100.0);
+                let share = med(r, &|x| x.cpu_share() * 100.0);
                 let (rr, rp) = match nr {
                     Some(n) if n != i => {
                         (ratio(med(&runs[n], &|x| x.rate), rate), ratio(med(&runs[n], &|x| x.per_cpu()), per))
@@ -1156,7 +1121,7 @@ mod fanout {
                         k + 1,
                         fmt_rate(r.rate),
                         fmt_rate(r.per_cpu()),
-                        r.cpu_secs / r.window_secs * 100.0,
+                        r.cpu_share() * 100.0,
                         r.published,
                         r.lost,
                         r.duplicates,
@@ -1167,7 +1132,6 @@ mod fanout {
                 }
             }
         }
-        println!("{md}");
-        write_out(&out, &md);
+        print_and_write(&out, &md);
     }
 }
