@@ -53,6 +53,8 @@ pub(crate) struct ReadArena {
     /// steady load the allocator would otherwise hand chunks back to the
     /// system and fault them in again, several page faults per chunk.)
     spent: Vec<BytesMut>,
+    /// `chunk` is memory of the arena's (not the empty one it starts with).
+    allocated: bool,
 }
 
 impl ReadArena {
@@ -73,6 +75,16 @@ impl ReadArena {
         &mut self.chunk
     }
 
+    /// As [`ready`](Self::ready), with at least `room` bytes of room
+    /// (`room` at most [`CHUNK`]).
+    pub(crate) fn ready_with(&mut self, room: usize) -> &mut BytesMut {
+        debug_assert!(room <= CHUNK);
+        if self.ready().capacity() < room {
+            self.replace_chunk();
+        }
+        &mut self.chunk
+    }
+
     fn replace_chunk(&mut self) {
         let free = self.spent.iter_mut().position(|spent| spent.try_reclaim(CHUNK));
         let next = match free {
@@ -80,9 +92,10 @@ impl ReadArena {
             None => BytesMut::with_capacity(CHUNK),
         };
         let replaced = std::mem::replace(&mut self.chunk, next);
-        // (A chunk with no room left at all cannot be told from no chunk: it
-        // is let go, and freed when its messages are.)
-        if replaced.capacity() > 0 {
+        // Also a chunk read to its last byte (no room left at all: bulk
+        // reads fill them), which bulk traffic would otherwise free and
+        // allocate again for every chunk's worth of messages.
+        if std::mem::replace(&mut self.allocated, true) {
             // Full: the oldest goes, the one whose messages (kept by a
             // handler, say) have stayed longest.
             if self.spent.len() == SPENT_CHUNKS {
@@ -205,6 +218,19 @@ mod tests {
         drop(old);
         // The new chunk runs low while `held` is alive: the old one is free again.
         assert_eq!(read(&mut arena, 10).as_ptr(), old_start, "the old chunk, not a new allocation");
+        drop(held);
+    }
+
+    #[test]
+    fn a_chunk_read_to_its_last_byte_is_reused_too() {
+        let mut arena = ReadArena::default();
+        let full = read(&mut arena, CHUNK);
+        let start = full.as_ptr();
+        let held = read(&mut arena, CHUNK);
+        // Kept aside, not let go (to be freed with its message).
+        assert_eq!(arena.spent.len(), 1);
+        drop(full);
+        assert_eq!(read(&mut arena, 10).as_ptr(), start, "the full chunk's memory, not a new allocation");
         drop(held);
     }
 

@@ -289,17 +289,45 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         })
     }
 
-    /// Reads into the buffer of a frame the last read cut (handed out by
-    /// the protocol with room for the rest), so that the rest lands right
-    /// after it: no copy, no new buffer.
-    fn read_after(&mut self, cx: &mut Context<'_>, mut buf: BytesMut) -> Read {
-        // Topped up only when it holds just the start of a frame head, or a
-        // frame longer than the room reserved for it.
-        match self.fill(cx, &mut buf, arena::MIN_SPARE) {
+    /// Reads the rest of a frame the last read cut, which still misses
+    /// `missing` bytes (0 if its head is incomplete), straight after its
+    /// start: in a chunk of the arena, its start copied there, when it fits
+    /// one; otherwise in its own buffer, grown as needed.
+    fn read_after(&mut self, cx: &mut Context<'_>, mut buf: BytesMut, missing: usize) -> Read {
+        let room = missing.max(arena::MIN_SPARE);
+        // A view of a read chunk has no room of its own. Growing it would
+        // allocate for every frame cut at a chunk's end, and an allocator
+        // freeing those hands memory back to the system and faults it in
+        // again (glibc does, on any thread but the main one).
+        if buf.capacity() - buf.len() < room && buf.len() + room <= arena::CHUNK {
+            return self.read_in_after(cx, buf, room);
+        }
+        match self.fill(cx, &mut buf, room) {
             Fill::Nothing => Read::Data { bytes: buf, read: 0, more: false },
             Fill::Eof => Read::Eof,
             Fill::Data { read, more } => Read::Data { bytes: buf, read, more },
         }
+    }
+
+    /// Copies `start` (a cut frame's bytes) to the thread's arena and reads
+    /// after it there, with at least `room` bytes of room.
+    fn read_in_after(&mut self, cx: &mut Context<'_>, start: BytesMut, room: usize) -> Read {
+        READ_ARENA.with_borrow_mut(|read_arena| {
+            let chunk = read_arena.ready_with(start.len() + room);
+            chunk.extend_from_slice(&start);
+            match self.fill(cx, chunk, arena::CHUNK) {
+                Fill::Data { read, more } => Read::Data { bytes: chunk.split(), read, more },
+                // The copy is let go; the protocol gets its bytes back.
+                Fill::Nothing => {
+                    chunk.clear();
+                    Read::Data { bytes: start, read: 0, more: false }
+                }
+                Fill::Eof => {
+                    chunk.clear();
+                    Read::Eof
+                }
+            }
+        })
     }
 
     /// Appends to `buf` until the transport has nothing more, a chunk's
@@ -434,7 +462,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         let look = self.look(&mut lock(shared), fired, now);
         let write = self.write_out(cx);
         let read = match look.partial {
-            Some(buf) => self.read_after(cx, buf),
+            Some((buf, missing)) => self.read_after(cx, buf, missing),
             None if look.try_read => self.read_in(cx),
             None => Read::Nothing,
         };
@@ -463,7 +491,12 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         s.read_paused = !can_read;
         let try_read = can_read && !self.read_eof && (!self.read_parked || fired.take());
         // A frame cut by the last read: read the rest straight after it.
-        let partial = if try_read { s.conn.take_partial_input() } else { None };
+        let partial = if try_read {
+            let missing = s.conn.missing_input();
+            s.conn.take_partial_input().map(|buf| (buf, missing))
+        } else {
+            None
+        };
         Look { try_read, partial, deadline: self.deadline(s), finished: self.finished(s) }
     }
 
@@ -703,8 +736,9 @@ struct Step {
 /// What a round's first look at the shared state found.
 struct Look {
     try_read: bool,
-    /// A frame the last read cut, to read the rest into.
-    partial: Option<BytesMut>,
+    /// A frame the last read cut, to read the rest after, and how many
+    /// bytes it misses.
+    partial: Option<(BytesMut, usize)>,
     deadline: Option<Instant>,
     finished: bool,
 }

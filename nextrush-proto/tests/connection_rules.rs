@@ -402,6 +402,32 @@ fn rfc6455_10_4_whole_single_frame_over_max_message_size() {
     assert_eq!(sent_close_code(&transmit(&mut conn)), Some(1009));
 }
 
+/// Bytes given with `receive_owned` are the caller's (a view of its read
+/// memory, say): a frame cut at their end gets no room reserved there, which
+/// would allocate anew for every such frame; `missing_input` tells the
+/// caller how much to make room for.
+#[test]
+fn a_frame_cut_in_the_callers_buffer_gets_a_count_not_room() {
+    let (mut conn, now) = server(Config::default());
+    assert_eq!(conn.missing_input(), 0, "nothing pending");
+    let payload = vec![b'y'; 10_000];
+    let wire = client_frame(true, Opcode::Binary, &payload);
+    let (head, rest) = wire.split_at(3_000);
+    conn.receive_owned(now, bytes::BytesMut::from(head));
+    assert!(events(&mut conn).is_empty());
+    assert_eq!(conn.missing_input(), rest.len());
+    let start = conn.take_partial_input().expect("a partial frame");
+    assert_eq!(start.capacity(), start.len(), "no room reserved in the caller's buffer");
+    // As the driver does: the start copied to memory with room, the rest
+    // read after it.
+    let mut moved = bytes::BytesMut::with_capacity(wire.len());
+    moved.extend_from_slice(&start);
+    moved.extend_from_slice(rest);
+    conn.receive_owned(now, moved);
+    assert_eq!(events(&mut conn), [Event::Message(Message::binary(payload))]);
+    assert_eq!(conn.missing_input(), 0);
+}
+
 /// A frame cut by a read: its bytes are handed out with room for the rest,
 /// the rest is read straight after them, and the message is cut from that
 /// very buffer (no copy). Handed back untouched, nothing changes.

@@ -11,7 +11,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 use crate::runtime::Transport;
 
 /// Most bytes offered per read.
-const READ_WINDOW: usize = 16 * 1024;
+const READ_WINDOW: usize = 64 * 1024;
 
 thread_local! {
     /// Initialized memory for futures-io reads, which take `&mut [u8]` (a

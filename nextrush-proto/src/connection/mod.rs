@@ -277,15 +277,31 @@ impl Connection {
     }
 
     /// The bytes of a partly received frame, if any, handed out so that the
-    /// caller reads the rest of the frame straight after them (once the
-    /// frame's head is in, room for the rest is reserved, up to 256 KiB;
-    /// before that, the caller makes room). Give the buffer back with
-    /// [`receive_owned`](Self::receive_owned) once bytes were appended, or
-    /// [`restore_partial_input`](Self::restore_partial_input) if none were,
-    /// before any other input. Without it, a frame cut by a read is copied
-    /// into a buffer of its own when the rest arrives.
+    /// caller reads the rest of the frame straight after them. Give the
+    /// buffer back with [`receive_owned`](Self::receive_owned) once bytes
+    /// were appended, or [`restore_partial_input`](Self::restore_partial_input)
+    /// if none were, before any other input. Without it, a frame cut by a
+    /// read is copied into a buffer of its own when the rest arrives.
+    ///
+    /// Room for the rest: for bytes given with [`receive`](Self::receive),
+    /// reserved here once the frame's head is in (up to 256 KiB). For a
+    /// buffer given with [`receive_owned`](Self::receive_owned), not: that
+    /// buffer is usually a view of the caller's read memory, and growing it
+    /// would allocate anew for every frame cut at its end. The caller places
+    /// the rest, with [`missing_input`](Self::missing_input) saying how much
+    /// is to come: reading into the buffer as it is grows it, or the bytes
+    /// go to the start of memory with room (as the driver's read arena does).
     pub fn take_partial_input(&mut self) -> Option<BytesMut> {
         self.reader.take_partial()
+    }
+
+    /// How many more bytes the frame being received needs, by its head's
+    /// declared length, up to 256 KiB; 0 while the head itself is
+    /// incomplete or no frame is in progress. See
+    /// [`take_partial_input`](Self::take_partial_input).
+    #[must_use]
+    pub fn missing_input(&self) -> usize {
+        self.reader.missing()
     }
 
     /// Gives back, unchanged, what [`take_partial_input`](Self::take_partial_input)

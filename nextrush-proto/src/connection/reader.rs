@@ -48,6 +48,11 @@ struct Partial {
 /// Turns received bytes into [`Inbound`] units.
 pub(crate) struct Reader {
     buf: BytesMut,
+    /// `buf` is the caller's, adopted by `extend_owned`: a frame cut at its
+    /// end gets no room reserved here, since growing a view of the
+    /// caller's memory means a new allocation for every such frame; the
+    /// caller places the rest (see `missing`).
+    adopted: bool,
     role: Role,
     max_frame: usize,
     max_message: usize,
@@ -61,6 +66,7 @@ impl Reader {
     pub(crate) fn new(role: Role, max_frame: usize, max_message: usize) -> Self {
         Self {
             buf: BytesMut::new(),
+            adopted: false,
             role,
             max_frame,
             max_message,
@@ -79,15 +85,24 @@ impl Reader {
     /// Appends received bytes.
     pub(crate) fn extend(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);
+        // Grown (or held alone) by now: room can be reserved in it.
+        self.adopted = false;
     }
 
     /// Takes ownership of received bytes, copying only if some are buffered.
     pub(crate) fn extend_owned(&mut self, bytes: BytesMut) {
         if self.buf.is_empty() {
             self.buf = bytes;
+            self.adopted = true;
         } else {
             self.buf.extend_from_slice(&bytes);
         }
+    }
+
+    /// Bytes the frame being read still misses, up to `RESERVE_AHEAD` (0
+    /// while its head is incomplete, or with no frame in progress).
+    pub(crate) fn missing(&self) -> usize {
+        self.frame.as_ref().map_or(0, |frame| frame.len.saturating_sub(self.buf.len()).min(RESERVE_AHEAD))
     }
 
     /// The bytes of a partly received frame, for the caller to read the
@@ -127,6 +142,7 @@ impl Reader {
                     // allocation, which the messages cut from it keep alive
                     // on their own.
                     self.buf = BytesMut::new();
+                    self.adopted = false;
                 }
                 // No bytes complete nothing: a frame in progress here still
                 // misses payload (an empty one completes in the pass that
@@ -142,8 +158,10 @@ impl Reader {
                 };
                 let frame = self.start_frame(head)?;
                 self.buf.advance(head_len);
-                let missing = frame.len.saturating_sub(self.buf.len());
-                self.buf.reserve(missing.min(RESERVE_AHEAD));
+                if !self.adopted {
+                    let missing = frame.len.saturating_sub(self.buf.len());
+                    self.buf.reserve(missing.min(RESERVE_AHEAD));
+                }
                 self.frame = Some(frame);
             }
             let Some(frame) = self.frame.as_mut() else {
