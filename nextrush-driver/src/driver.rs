@@ -294,7 +294,9 @@ impl<R: Runtime, T: Transport> Core<R, T> {
     /// start: in a chunk of the arena, its start copied there, when it fits
     /// one; otherwise in its own buffer, grown as needed.
     fn read_after(&mut self, cx: &mut Context<'_>, mut buf: BytesMut, missing: usize) -> Read {
-        let room = missing.max(arena::MIN_SPARE);
+        // The rest, and a read's worth beyond it: while the frame is not
+        // complete, the buffer keeps this much room.
+        let room = missing + arena::MIN_SPARE;
         // A view of a read chunk has no room of its own. Growing it would
         // allocate for every frame cut at a chunk's end, and an allocator
         // freeing those hands memory back to the system and faults it in
@@ -309,25 +311,23 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         }
     }
 
-    /// Copies `start` (a cut frame's bytes) to the thread's arena and reads
-    /// after it there, with at least `room` bytes of room.
+    /// Copies `start` (a cut frame's bytes) to a region of the thread's
+    /// arena with `room` bytes of room after it, its own from then on, and
+    /// reads there. A frame that keeps coming in small reads is copied this
+    /// once: the next rounds find the room and read into it in place.
     fn read_in_after(&mut self, cx: &mut Context<'_>, start: BytesMut, room: usize) -> Read {
-        READ_ARENA.with_borrow_mut(|read_arena| {
+        let mut buf = READ_ARENA.with_borrow_mut(|read_arena| {
             let chunk = read_arena.ready_with(start.len() + room);
-            chunk.extend_from_slice(&start);
-            match self.fill(cx, chunk, arena::CHUNK) {
-                Fill::Data { read, more } => Read::Data { bytes: chunk.split(), read, more },
-                // The copy is let go; the protocol gets its bytes back.
-                Fill::Nothing => {
-                    chunk.clear();
-                    Read::Data { bytes: start, read: 0, more: false }
-                }
-                Fill::Eof => {
-                    chunk.clear();
-                    Read::Eof
-                }
-            }
-        })
+            let rest = chunk.split_off(start.len() + room);
+            std::mem::replace(chunk, rest)
+        });
+        buf.extend_from_slice(&start);
+        match self.fill(cx, &mut buf, room) {
+            Fill::Data { read, more } => Read::Data { bytes: buf, read, more },
+            // The protocol gets the same bytes back, now with the room.
+            Fill::Nothing => Read::Data { bytes: buf, read: 0, more: false },
+            Fill::Eof => Read::Eof,
+        }
     }
 
     /// Appends to `buf` until the transport has nothing more, a chunk's

@@ -241,3 +241,87 @@ async fn a_large_payload_goes_out_by_reference() {
     drop(ws);
     within("accept returns", connection).await.unwrap();
 }
+
+/// Records where each read of the server's transport put its bytes.
+struct RecordingReads {
+    io: tokio::io::DuplexStream,
+    /// (address of the first byte, bytes read) per read that read some.
+    reads: std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>,
+}
+
+impl tokio::io::AsyncRead for RecordingReads {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            let at = buf.filled()[before..].as_ptr() as usize;
+            self.reads.lock().unwrap().push((at, read));
+        }
+        polled
+    }
+}
+
+impl tokio::io::AsyncWrite for RecordingReads {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// A frame that comes in many small reads is read in place after its first
+/// piece: its start is copied once to memory with room for the rest (the
+/// read arena), not copied again on every read.
+#[tokio::test]
+async fn a_frame_trickling_in_is_read_in_place() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = echo_app(Options::default().compression(false));
+    let (server_io, mut client_io) = tokio::io::duplex(64 * 1024);
+    let reads = std::sync::Arc::default();
+    let server_io = RecordingReads { io: server_io, reads: std::sync::Arc::clone(&reads) };
+    let connection = tokio::spawn(async move { app.accept(server_io, None).await });
+    client_io.write_all(common::upgrade_request("/echo", "").as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(within("handshake", client_io.read_u8()).await.unwrap());
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+
+    reads.lock().unwrap().clear();
+    let payload: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+    for piece in common::masked(0x2, &payload).chunks(1_000) {
+        client_io.write_all(piece).await.unwrap();
+        // Each piece read on its own, as from a slow peer.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    let expected = common::frame(true, 0x2, &payload, None);
+    let mut echoed = vec![0; expected.len()];
+    within("echo", client_io.read_exact(&mut echoed)).await.unwrap();
+    assert!(echoed == expected, "the echo differs");
+
+    let reads = reads.lock().unwrap().clone();
+    // Only the read after the first lands elsewhere (after the copied start).
+    let moved = reads.windows(2).filter(|w| w[1].0 != w[0].0 + w[0].1).count();
+    assert!(reads.len() > 5 && moved <= 1, "{} reads, {moved} not right after the one before: {reads:?}", reads.len());
+    drop(client_io);
+    let _ = within("accept returns", connection).await;
+}

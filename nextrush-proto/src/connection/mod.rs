@@ -304,8 +304,9 @@ impl Connection {
         self.reader.missing()
     }
 
-    /// Gives back, unchanged, what [`take_partial_input`](Self::take_partial_input)
-    /// handed out.
+    /// Gives back what [`take_partial_input`](Self::take_partial_input)
+    /// handed out, nothing appended: the same bytes (in the same buffer, or
+    /// copied to one with more room).
     pub fn restore_partial_input(&mut self, buf: BytesMut) {
         self.reader.restore_partial(buf);
     }
