@@ -302,7 +302,7 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         // freeing those hands memory back to the system and faults it in
         // again (glibc does, on any thread but the main one).
         if buf.capacity() - buf.len() < room && buf.len() + room <= arena::CHUNK {
-            return self.read_in_after(cx, buf, room);
+            return self.read_in_after(cx, buf, missing, room);
         }
         match self.fill(cx, &mut buf, room) {
             Fill::Nothing => Read::Data { bytes: buf, read: 0, more: false },
@@ -311,23 +311,33 @@ impl<R: Runtime, T: Transport> Core<R, T> {
         }
     }
 
-    /// Copies `start` (a cut frame's bytes) to a region of the thread's
-    /// arena with `room` bytes of room after it, its own from then on, and
-    /// reads there. A frame that keeps coming in small reads is copied this
-    /// once: the next rounds find the room and read into it in place.
-    fn read_in_after(&mut self, cx: &mut Context<'_>, start: BytesMut, room: usize) -> Read {
-        let mut buf = READ_ARENA.with_borrow_mut(|read_arena| {
+    /// Copies `start` (a cut frame's bytes) to the thread's arena and reads
+    /// after it there, in a chunk with at least `room` bytes of room after
+    /// it. A read that completes the frame leaves the chunk as dense as any
+    /// read (the usual case: the rest comes in the next read). A frame still
+    /// incomplete after it gets that room as its own, so that a frame coming
+    /// in many small reads is copied this once and then read in place.
+    fn read_in_after(&mut self, cx: &mut Context<'_>, start: BytesMut, missing: usize, room: usize) -> Read {
+        READ_ARENA.with_borrow_mut(|read_arena| {
             let chunk = read_arena.ready_with(start.len() + room);
-            let rest = chunk.split_off(start.len() + room);
-            std::mem::replace(chunk, rest)
-        });
-        buf.extend_from_slice(&start);
-        match self.fill(cx, &mut buf, room) {
-            Fill::Data { read, more } => Read::Data { bytes: buf, read, more },
-            // The protocol gets the same bytes back, now with the room.
-            Fill::Nothing => Read::Data { bytes: buf, read: 0, more: false },
-            Fill::Eof => Read::Eof,
-        }
+            chunk.extend_from_slice(&start);
+            let (read, more) = match self.fill(cx, chunk, arena::CHUNK) {
+                Fill::Data { read, more } => (read, more),
+                Fill::Nothing => (0, false),
+                Fill::Eof => {
+                    chunk.clear();
+                    return Read::Eof;
+                }
+            };
+            let bytes = if read >= missing && read > 0 {
+                chunk.split()
+            } else {
+                // All read is within the room: the frame's own from here.
+                let rest = chunk.split_off(start.len() + room);
+                std::mem::replace(chunk, rest)
+            };
+            Read::Data { bytes, read, more }
+        })
     }
 
     /// Appends to `buf` until the transport has nothing more, a chunk's
