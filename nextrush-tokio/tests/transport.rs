@@ -158,11 +158,14 @@ async fn duplex_without_compression() {
 }
 
 /// A pipe end that notes whether a vectored write carried `watched`'s
-/// memory itself (its address), i.e. the payload was not copied.
+/// memory itself (its address), i.e. the payload was not copied, and where
+/// each read put its bytes.
 struct Watching {
     io: tokio::io::DuplexStream,
     watched: usize,
     seen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// (address of the first byte, bytes read) per read that read some.
+    reads: std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>,
 }
 
 impl tokio::io::AsyncRead for Watching {
@@ -171,7 +174,14 @@ impl tokio::io::AsyncRead for Watching {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            let at = buf.filled()[before..].as_ptr() as usize;
+            self.reads.lock().unwrap().push((at, read));
+        }
+        polled
     }
 }
 
@@ -232,7 +242,8 @@ async fn a_large_payload_goes_out_by_reference() {
     })
     .unwrap();
     let (server_io, client_io) = tokio::io::duplex(4 * 1024);
-    let server_io = Watching { io: server_io, watched: payload.as_ptr() as usize, seen: seen.clone() };
+    let server_io =
+        Watching { io: server_io, watched: payload.as_ptr() as usize, seen: seen.clone(), reads: Default::default() };
     let connection = tokio::spawn(async move { app.accept(server_io, None).await });
     let client = Client::new(ClientOptions::default().compression(false));
     let mut ws = within("handshake", client.connect_with(client_io, "ws://in-memory/big")).await.unwrap();
@@ -240,51 +251,6 @@ async fn a_large_payload_goes_out_by_reference() {
     assert!(seen.load(std::sync::atomic::Ordering::SeqCst), "the payload's own memory was written");
     drop(ws);
     within("accept returns", connection).await.unwrap();
-}
-
-/// Records where each read of the server's transport put its bytes.
-struct RecordingReads {
-    io: tokio::io::DuplexStream,
-    /// (address of the first byte, bytes read) per read that read some.
-    reads: std::sync::Arc<std::sync::Mutex<Vec<(usize, usize)>>>,
-}
-
-impl tokio::io::AsyncRead for RecordingReads {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
-        let read = buf.filled().len() - before;
-        if read > 0 {
-            let at = buf.filled()[before..].as_ptr() as usize;
-            self.reads.lock().unwrap().push((at, read));
-        }
-        polled
-    }
-}
-
-impl tokio::io::AsyncWrite for RecordingReads {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
-    }
 }
 
 /// A frame that comes in many small reads is read in place after its first
@@ -297,7 +263,8 @@ async fn a_frame_trickling_in_is_read_in_place() {
     let app = echo_app(Options::default().compression(false));
     let (server_io, mut client_io) = tokio::io::duplex(64 * 1024);
     let reads = std::sync::Arc::default();
-    let server_io = RecordingReads { io: server_io, reads: std::sync::Arc::clone(&reads) };
+    let server_io =
+        Watching { io: server_io, watched: 0, seen: Default::default(), reads: std::sync::Arc::clone(&reads) };
     let connection = tokio::spawn(async move { app.accept(server_io, None).await });
     client_io.write_all(common::upgrade_request("/echo", "").as_bytes()).await.unwrap();
     let mut head = Vec::new();
